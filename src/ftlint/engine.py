@@ -1,0 +1,359 @@
+"""Run the selected rules over files: discovery, per-file streaming, dataset-level merging."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .findings import Finding, Location, Severity, UsageError
+from .formats import REQUIRED_KEYS, Example, detect_format, normalise
+from .records import DATASET_SUFFIXES, Problem, Record, reader_for
+from .registry import Selection
+from .rule import Context, Rule, fingerprint
+from .settings import Settings
+
+CONFIG_SUFFIXES = (".yaml", ".yml")
+SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache"}
+NOT_DATASETS = {"dataset_info.json", "package.json", "tsconfig.json"}
+SPLIT_WORDS = {
+    "train": "train", "training": "train",
+    "eval": "eval", "evaluation": "eval", "validation": "eval", "valid": "eval", "val": "eval",
+    "dev": "eval", "test": "test",
+}
+SNIFF_RECORDS = 64  # records buffered to decide a file's dominant format
+
+
+@dataclass
+class FileStats:
+    path: str
+    records: int = 0
+    formats: Counter = field(default_factory=Counter)
+    kind: str = "dataset"  # dataset | config
+
+
+@dataclass
+class Report:
+    findings: list[Finding]
+    files: list[FileStats]
+    rules: list[type[Rule]]
+
+
+def display_path(path: str) -> str:
+    """Relative to the working directory when inside it, POSIX separators."""
+    p = Path(path)
+    try:
+        rel = p.resolve().relative_to(Path.cwd().resolve())
+        return rel.as_posix()
+    except ValueError:
+        return p.as_posix()
+
+
+def split_of(path: str) -> str | None:
+    stem = Path(path).name.lower().split(".")[0]
+    for token in stem.replace("-", "_").split("_"):
+        if token in SPLIT_WORDS:
+            return SPLIT_WORDS[token]
+    return None
+
+
+def discover(paths: Iterable[str], exclude: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """(path, kind) for every file to lint; kind is 'dataset' or 'config'."""
+    import fnmatch
+
+    out: list[tuple[str, str]] = []
+    for raw in paths:
+        if not os.path.lexists(raw):
+            raise UsageError(f"{raw}: no such file or directory")
+        if os.path.isdir(raw):
+            found = 0
+            for root, dirs, files in os.walk(raw, followlinks=False):
+                dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
+                for name in sorted(files):
+                    full = os.path.join(root, name)
+                    if any(fnmatch.fnmatch(full, pat) or fnmatch.fnmatch(name, pat) for pat in exclude):
+                        continue
+                    kind = _kind(full, explicit=False)
+                    if kind:
+                        out.append((full, kind))
+                        found += 1
+            if not found:
+                raise UsageError(f"{raw}: no dataset (.jsonl, .json, .csv, .parquet) or training "
+                                 "config (.yaml) files found in this directory")
+            continue
+        kind = _kind(raw, explicit=True)
+        if kind is None:
+            raise UsageError(f"{raw}: unsupported file type; expected a dataset (.jsonl, .ndjson, "
+                             ".json, .csv, .parquet) or a training config (.yaml, .yml)")
+        out.append((raw, kind))
+    return out
+
+
+def _kind(path: str, explicit: bool) -> str | None:
+    lower = path.lower()
+    if os.path.islink(path) and not os.path.exists(path):
+        return "dataset" if explicit else None  # broken link: reported when read
+    if lower.endswith(DATASET_SUFFIXES):
+        if not explicit and os.path.basename(lower) in NOT_DATASETS:
+            return None
+        return "dataset"
+    if lower.endswith(CONFIG_SUFFIXES):
+        if explicit:
+            return "config"
+        from .configs import looks_like_training_config
+
+        return "config" if looks_like_training_config(path) else None
+    return None
+
+
+class Linter:
+    def __init__(self, settings: Settings, selection: Selection, services: dict[str, Any] | None = None,
+                 debug: bool = False) -> None:
+        self.settings = settings
+        self.selection = selection
+        self.services = services or {}
+        self.debug = debug
+        self.rules = {c: cls(self._options(cls)) for c, cls in selection.rules.items() if c in selection.enabled}
+        self.record_rules = [r for r in self.rules.values() if r.scope == "record"]
+        self.dataset_rules = [r for r in self.rules.values() if r.scope == "dataset"]
+        self.config_rules = [r for r in self.rules.values() if r.scope == "config"]
+
+    def _options(self, cls: type[Rule]) -> dict[str, Any]:
+        opts: dict[str, Any] = {}
+        for key in (cls.name, cls.code):
+            opts.update(self.settings.rules.get(key, {}))
+        return opts
+
+    # ------------------------------------------------------------------------------------
+    def lint(self, paths: Iterable[str]) -> Report:
+        targets = discover(paths, self.settings.exclude)
+        findings: list[Finding] = []
+        stats: list[FileStats] = []
+        facts: dict[str, dict[str, list[Any]]] = {c: {} for c in (r.code for r in self.dataset_rules)}
+        splits: dict[str, str] = {}
+        counts: dict[str, int] = {}
+        seen: set[str] = set()
+        plans: dict[str, Any] = {}
+
+        datasets: list[tuple[str, Context]] = []
+        for path, kind in targets:
+            if kind == "config":
+                cfg_findings, cfg_datasets, plan = self._lint_config(path)
+                findings.extend(cfg_findings)
+                stats.append(FileStats(display_path(path), kind="config"))
+                plans[path] = plan
+                datasets.extend(cfg_datasets)
+            else:
+                split = split_of(path)
+                datasets.append((path, Context(split=split, file_format=self.settings.format_hint)))
+
+        for path, ctx in datasets:
+            real = os.path.realpath(path)
+            if real in seen:
+                continue
+            seen.add(real)
+            display = display_path(path)
+            ctx.path = display
+            ctx.services = self.services
+            if ctx.split:
+                splits[display] = ctx.split
+            file_findings, file_stats = self._lint_dataset(path, display, ctx, facts)
+            findings.extend(file_findings)
+            stats.append(file_stats)
+            counts[display] = file_stats.records
+
+        dctx = Context(services=self.services, splits=splits, record_counts=counts)
+        for rule in self.dataset_rules:
+            dctx.options = rule.options
+            findings.extend(self._guard(rule, "", lambda: list(rule.finish(facts[rule.code], dctx))))
+
+        findings = [self._apply_severity(f) for f in findings if self.selection.is_enabled(f.code, f.location.path)]
+        findings.sort(key=Finding.sort_key)
+        return Report(findings, stats, self.selection.enabled_rules())
+
+    def _apply_severity(self, f: Finding) -> Finding:
+        override = self.selection.severity.get(f.code)
+        if override is not None:
+            f.severity = override
+        return f
+
+    # ------------------------------------------------------------------------------------
+    def _lint_config(self, path: str) -> tuple[list[Finding], list[tuple[str, Context]], Any]:
+        from .configs import load_config
+
+        display = display_path(path)
+        doc = load_config(path, display, self.settings)
+        findings: list[Finding] = list(doc.findings)
+        ctx = Context(path=display, plan=doc.plan, services=self.services)
+        for rule in self.config_rules:
+            ctx.options = rule.options
+            findings.extend(self._guard(rule, display, lambda: list(rule.check_config(doc, doc.plan, ctx))))
+        datasets = [(ref.path, Context(split=ref.split, file_format=ref.format or self.settings.format_hint,
+                                       plan=doc.plan)) for ref in doc.datasets if ref.exists]
+        return findings, datasets, doc.plan
+
+    def _lint_dataset(self, path: str, display: str, ctx: Context,
+                      facts: dict[str, dict[str, list[Any]]]) -> tuple[list[Finding], FileStats]:
+        stats = FileStats(display)
+        findings: list[Finding] = []
+        reader = reader_for(path)
+        if reader is None:
+            reader = reader_for(path + ".jsonl")
+        try:
+            if os.path.isdir(path):
+                raise IsADirectoryError(f"{display}: is a directory, not a dataset file")
+            items: Iterator[Record | Problem] = reader(path, display, self.settings.max_line_bytes)
+            buffered: list[Record | Problem] = []
+            for item in items:
+                buffered.append(item)
+                if len(buffered) >= SNIFF_RECORDS:
+                    break
+            dominant = ctx.file_format or _dominant_format(buffered)
+            ctx.file_format = dominant
+            file_facts = {code: facts[code].setdefault(display, []) for code in facts}
+            unknown: list[Record] = []
+            for item in _chain(buffered, items):
+                if isinstance(item, Problem):
+                    findings.append(self._problem(display, item))
+                    continue
+                stats.records += 1
+                fmt = self._check_structure(item, dominant, findings, unknown)
+                if fmt is None:
+                    continue
+                stats.formats[fmt] += 1
+                example, defects = normalise(item, fmt)
+                for d in defects:
+                    findings.append(self._reader_finding(d.code, d.message, item.locate(d.pointer),
+                                                         item, d.pointer))
+                if defects and any(d.code == "FTP005" for d in defects):
+                    continue
+                self._run_record_rules(example, ctx, findings, file_facts)
+            if unknown and stats.records == len(unknown):
+                first = unknown[0]
+                findings.append(self._reader_finding(
+                    "FTP007", f"No record matches a known dataset format (keys of the first record: "
+                    f"{', '.join(sorted(first.data)[:8]) or 'none'}). Expected alpaca, sharegpt, OpenAI "
+                    "chat, prompt/completion, text, preference or KTO records; use --format-hint to force one.",
+                    first.locate(""), first, ""))
+            elif unknown:
+                for rec in unknown[:50]:
+                    findings.append(self._reader_finding(
+                        "FTP007", f"Record matches no known format (keys: {', '.join(sorted(rec.data)[:8])}).",
+                        rec.locate(""), rec, ""))
+        except UsageError:
+            raise
+        except (OSError, IsADirectoryError) as exc:
+            raise UsageError(f"{display}: cannot read: {exc.strerror or exc}") from exc
+        return findings, stats
+
+    def _check_structure(self, record: Record, dominant: str | None, findings: list[Finding],
+                         unknown: list[Record]) -> str | None:
+        data = record.data
+        if not isinstance(data, dict):
+            findings.append(self._reader_finding(
+                "FTP003", f"Record is {_kind_of(data)}, not a JSON object.", record.locate(""), record, ""))
+            return None
+        fmt = detect_format(data)
+        if fmt is None:
+            if dominant in REQUIRED_KEYS:
+                missing = [k for k in REQUIRED_KEYS[dominant] if k not in data]
+                findings.append(self._reader_finding(
+                    "FTP005", f"Missing required field{'s' if len(missing) > 1 else ''} "
+                    f"{', '.join('`' + k + '`' for k in missing)} for {dominant} records.",
+                    record.locate(""), record, ""))
+                return None
+            unknown.append(record)
+            return None
+        if dominant and fmt != dominant and not _compatible(fmt, dominant):
+            findings.append(self._reader_finding(
+                "FTP006", f"Record is in {fmt} format but the file is mostly {dominant}; trainers "
+                "load one format per file.", record.locate(""), record, ""))
+        return fmt
+
+    def _run_record_rules(self, example: Example, ctx: Context, findings: list[Finding],
+                          file_facts: dict[str, list[Any]]) -> None:
+        fmt = example.format
+        path = ctx.path
+        for rule in self.record_rules:
+            if rule.formats is not None and fmt not in rule.formats:
+                continue
+            ctx.options = rule.options
+            try:
+                findings.extend(rule.check(example, ctx))
+            except Exception as exc:  # a broken rule is a finding, not a crash
+                findings.append(self._internal_error(rule, example.record.locate(""), exc))
+        for rule in self.dataset_rules:
+            if rule.formats is not None and fmt not in rule.formats:
+                continue
+            ctx.options = rule.options
+            try:
+                fact = rule.collect(example, ctx)
+            except Exception as exc:
+                findings.append(self._internal_error(rule, example.record.locate(""), exc))
+                continue
+            if fact is not None:
+                file_facts[rule.code].append(fact)
+
+    def _guard(self, rule: Rule, path: str, fn) -> list[Finding]:
+        try:
+            return fn()
+        except UsageError:
+            raise
+        except Exception as exc:
+            return [self._internal_error(rule, Location(path or "<dataset>"), exc)]
+
+    def _internal_error(self, rule: Rule, location: Location, exc: Exception) -> Finding:
+        detail = f"{type(exc).__name__}: {exc}"
+        if self.debug:
+            detail += "\n" + traceback.format_exc()
+        return Finding("FTX001", "internal-error", Severity.ERROR,
+                       f"Rule {rule.code} ({rule.name}) failed on this input: {detail}. Please report it.",
+                       location, fingerprint=fingerprint("FTX001", rule.code, f"{location.path}:{location.line}"))
+
+    def _problem(self, display: str, p: Problem) -> Finding:
+        cls = self.selection.rules[p.code]
+        loc = Location(display, p.line, p.column, p.line, p.end_column or p.column + 1)
+        return Finding(cls.code, cls.name, cls.severity, p.message, loc,
+                       fingerprint=fingerprint(p.code, "", f"{display}:{p.message}"))
+
+    def _reader_finding(self, code: str, message: str, location: Location, record: Record,
+                        pointer: str) -> Finding:
+        from .rule import record_digest
+
+        cls = self.selection.rules[code]
+        return Finding(cls.code, cls.name, cls.severity, message, location,
+                       fingerprint=fingerprint(code, pointer, record_digest(record)))
+
+
+def _chain(first: list, rest: Iterator) -> Iterator:
+    yield from first
+    yield from rest
+
+
+# Formats that a trainer accepts side by side in one file.
+_COMPATIBLE = {frozenset({"openai", "sharegpt"})}
+
+
+def _compatible(a: str, b: str) -> bool:
+    return frozenset({a, b}) in _COMPATIBLE
+
+
+def _dominant_format(items: list[Record | Problem]) -> str | None:
+    counts = Counter(detect_format(i.data) for i in items if isinstance(i, Record) and isinstance(i.data, dict))
+    counts.pop(None, None)
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "null" if value is None else type(value).__name__

@@ -1,0 +1,22 @@
+"""Machine-readable output: a JSON list of findings (an object with statistics on request)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import orjson
+
+from ..engine import Report
+
+
+def render(report: Report, statistics: bool = False, **_: object) -> str:
+    findings = [f.to_dict() for f in report.findings]
+    if not statistics:
+        return orjson.dumps(findings, option=orjson.OPT_INDENT_2).decode()
+    counts = Counter(f.code for f in report.findings)
+    stats = {
+        "files": [{"path": s.path, "kind": s.kind, "records": s.records, "formats": dict(s.formats)}
+                  for s in report.files],
+        "counts": dict(sorted(counts.items())),
+    }
+    return orjson.dumps({"findings": findings, "statistics": stats}, option=orjson.OPT_INDENT_2).decode()

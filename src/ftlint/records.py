@@ -1,0 +1,298 @@
+"""Streaming dataset readers.
+
+Each reader yields `Record`s (one training example with its source position) or `Problem`s
+(a parse-level defect at a position). JSONL is streamed line by line; JSON arrays are read
+whole and split with the C scanner; CSV streams; Parquet streams record batches (pyarrow).
+Positions are only turned into line/column when a finding is reported (`Record.locate`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import orjson
+
+from .findings import Location
+from .locate import find_span
+
+DATASET_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
+DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
+_DECODER = json.JSONDecoder()
+
+
+class _LineIndex:
+    """Offsets of line starts in a whole-file text, for offset -> (line, column)."""
+
+    def __init__(self, text: str) -> None:
+        starts = [0]
+        find = text.find
+        pos = find("\n")
+        while pos != -1:
+            starts.append(pos + 1)
+            pos = find("\n", pos + 1)
+        self.starts = starts
+
+    def position(self, offset: int) -> tuple[int, int]:
+        i = bisect.bisect_right(self.starts, offset) - 1
+        return i + 1, offset - self.starts[i] + 1
+
+
+class Record:
+    """One example: its parsed value plus what is needed to locate values inside it."""
+
+    __slots__ = ("path", "index", "data", "line", "column", "_raw", "_text", "_start", "_index")
+
+    def __init__(self, path: str, index: int, data: Any, line: int, column: int = 1,
+                 raw: bytes | None = None, text: str | None = None, start: int = 0,
+                 line_index: _LineIndex | None = None) -> None:
+        self.path = path
+        self.index = index
+        self.data = data
+        self.line = line
+        self.column = column
+        self._raw = raw          # JSONL: the line's bytes (decoded lazily)
+        self._text = text        # JSON: the whole file's text
+        self._start = start      # JSON: offset of this record in the file text
+        self._index = line_index
+
+    @property
+    def source(self) -> str | None:
+        """The record's own source text, when it has one (JSON and JSONL)."""
+        if self._raw is not None:
+            return self._raw.decode("utf-8", "replace")
+        if self._text is not None:
+            end = find_span(self._text, "", self._start)[1]
+            return self._text[self._start:end]
+        return None
+
+    def locate(self, pointer: str = "") -> Location:
+        """The span of the value at `pointer` (or of its nearest existing container)."""
+        if self._raw is not None:
+            text = self._raw.decode("utf-8", "replace")
+            s, e, _ = find_span(text, pointer)
+            return Location(self.path, self.line, s + 1, self.line, e + 1, pointer or "")
+        if self._text is not None and self._index is not None:
+            s, e, _ = find_span(self._text, pointer, self._start)
+            line, col = self._index.position(s)
+            end_line, end_col = self._index.position(e)
+            return Location(self.path, line, col, end_line, end_col, pointer or "")
+        # CSV / Parquet: row granularity only.
+        return Location(self.path, self.line, self.column, self.line, self.column, pointer or "")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A parse-level defect found by a reader; turned into a finding of rule `code`."""
+
+    code: str
+    message: str
+    line: int
+    column: int = 1
+    end_column: int | None = None
+    fatal: bool = False  # True: the rest of the file could not be read
+
+
+def sniff_encoding_problem(head: bytes) -> Problem | None:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return Problem("FTP002", "File is UTF-16 encoded (byte-order mark found); fine-tuning "
+                       "loaders expect UTF-8. Re-encode it as UTF-8.", 1, fatal=True)
+    if b"\x00" in head[:8192]:
+        return Problem("FTP002", "File looks binary (NUL bytes near the start), not UTF-8 text.", 1,
+                       fatal=True)
+    return None
+
+
+def _diagnose_json_error(raw: bytes, line: int) -> Problem:
+    """Explain why a line failed to parse, with the column of the fault."""
+    if b"\x00" in raw:
+        col = raw.index(b"\x00") + 1
+        return Problem("FTP002", "NUL byte in the record.", line, col, col + 1)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        col = len(raw[: exc.start].decode("utf-8", "replace")) + 1
+        return Problem("FTP002", f"Invalid UTF-8 byte 0x{raw[exc.start]:02x}.", line, col, col + 1)
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Problem("FTP001", f"Invalid JSON: {exc.msg}.", line, exc.colno, exc.colno + 1)
+    except RecursionError:
+        return Problem("FTP001", "Invalid JSON: nesting too deep to parse.", line)
+    # orjson is stricter than json (e.g. lone surrogates, numbers out of range).
+    return Problem("FTP001", "Invalid JSON (rejected by a strict parser: lone surrogate or "
+                   "out-of-range number).", line)
+
+
+def read_jsonl(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Record | Problem]:
+    loads = orjson.loads
+    with open(path, "rb") as fh:
+        head = fh.read(8192)
+        fh.seek(0)
+        problem = sniff_encoding_problem(head)
+        if problem:
+            yield problem
+            return
+        index = 0
+        for lineno, raw in enumerate(fh, 1):
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                yield Problem("FTP002", "UTF-8 byte-order mark at the start of the file; some "
+                              "loaders read it as part of the first key. Remove it.", 1, 1, 2)
+                raw = raw[3:]
+            if len(raw) > max_line_bytes:
+                yield Problem("FTP008", f"Line is {len(raw):,} bytes, over the limit of "
+                              f"{max_line_bytes:,}; it was not parsed.", lineno)
+                index += 1
+                continue
+            try:
+                data = loads(raw)
+            except orjson.JSONDecodeError:
+                if not raw.strip():
+                    continue  # blank lines are tolerated by every JSONL loader
+                yield _diagnose_json_error(raw, lineno)
+                index += 1
+                continue
+            except RecursionError:
+                yield Problem("FTP001", "Invalid JSON: nesting too deep to parse.", lineno)
+                index += 1
+                continue
+            yield Record(display, index, data, lineno, 1, raw=raw)
+            index += 1
+
+
+def read_json(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Record | Problem]:
+    with open(path, "rb") as fh:
+        blob = fh.read()
+    problem = sniff_encoding_problem(blob[:8192])
+    if problem:
+        yield problem
+        return
+    if blob.startswith(b"\xef\xbb\xbf"):
+        yield Problem("FTP002", "UTF-8 byte-order mark at the start of the file; remove it.", 1, 1, 2)
+        blob = blob[3:]
+    try:
+        text = blob.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = blob.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (blob.rfind(b"\n", 0, exc.start) + 1) + 1
+        yield Problem("FTP002", f"Invalid UTF-8 byte 0x{blob[exc.start]:02x}; the file cannot be "
+                      "decoded.", line, col, col + 1, fatal=True)
+        return
+    index = _LineIndex(text)
+    pos = _skip_ws(text, 0)
+    if pos >= len(text):
+        return  # empty file: the example-count rule reports it
+    if text[pos] != "[":
+        # Either one JSON document (a single record) or JSON Lines saved as .json.
+        try:
+            data, end = _DECODER.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            yield Problem("FTP001", f"Invalid JSON: {exc.msg}.", exc.lineno, exc.colno, exc.colno + 1, fatal=True)
+            return
+        except RecursionError:
+            yield Problem("FTP001", "Invalid JSON: nesting too deep to parse.", 1, fatal=True)
+            return
+        if _skip_ws(text, end) < len(text):
+            yield from read_jsonl(path, display, max_line_bytes)
+            return
+        line, col = index.position(pos)
+        yield Record(display, 0, data, line, col, text=text, start=pos, line_index=index)
+        return
+    # A JSON array of records, the way LLaMA-Factory ships datasets.
+    pos = _skip_ws(text, pos + 1)
+    i = 0
+    while pos < len(text) and text[pos] != "]":
+        try:
+            data, end = _DECODER.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            yield Problem("FTP001", f"Invalid JSON: {exc.msg}; the rest of the file was not read.",
+                          exc.lineno, exc.colno, exc.colno + 1, fatal=True)
+            return
+        except RecursionError:
+            line, col = index.position(pos)
+            yield Problem("FTP001", "Invalid JSON: nesting too deep to parse.", line, col, fatal=True)
+            return
+        line, col = index.position(pos)
+        yield Record(display, i, data, line, col, text=text, start=pos, line_index=index)
+        i += 1
+        pos = _skip_ws(text, end)
+        if pos < len(text) and text[pos] == ",":
+            pos = _skip_ws(text, pos + 1)
+        elif pos < len(text) and text[pos] != "]":
+            line, col = index.position(pos)
+            yield Problem("FTP001", "Invalid JSON: expected ',' or ']' between records; the rest "
+                          "of the file was not read.", line, col, col + 1, fatal=True)
+            return
+    if pos >= len(text):
+        line, col = index.position(len(text))
+        yield Problem("FTP001", "Invalid JSON: the array is not closed (file truncated?).", line, col, fatal=True)
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    n = len(text)
+    while pos < n and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def read_csv(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Record | Problem]:
+    with open(path, "rb") as fh:
+        head = fh.read(8192)
+    problem = sniff_encoding_problem(head)
+    if problem:
+        yield problem
+        return
+    csv.field_size_limit(max_line_bytes)
+    with open(path, encoding="utf-8-sig", newline="", errors="strict") as fh:
+        reader = csv.DictReader(fh)
+        index = 0
+        try:
+            start_line = reader.line_num + 1
+            for row in reader:
+                if None in row:
+                    yield Problem("FTP004", "Row has more fields than the header.", start_line)
+                    row.pop(None)
+                yield Record(display, index, row, start_line, 1)
+                index += 1
+                start_line = reader.line_num + 1
+        except UnicodeDecodeError as exc:
+            yield Problem("FTP002", f"Invalid UTF-8 ({exc.reason}); the rest of the file was not read.",
+                          reader.line_num + 1, fatal=True)
+        except csv.Error as exc:
+            yield Problem("FTP001", f"Invalid CSV: {exc}.", reader.line_num, fatal=True)
+
+
+def read_parquet(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Record | Problem]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        yield Problem("FTP001", "Reading Parquet needs pyarrow: pip install 'ftlint[parquet]'.", 1, fatal=True)
+        return
+    try:
+        pf = pq.ParquetFile(path)
+        index = 0
+        for batch in pf.iter_batches(batch_size=4096):
+            for row in batch.to_pylist():
+                # Parquet has no lines: the "line" is the 1-based row number.
+                yield Record(display, index, row, index + 1, 1)
+                index += 1
+    except Exception as exc:  # pyarrow raises many types for corrupt files
+        yield Problem("FTP001", f"Invalid Parquet file: {exc}.", 1, fatal=True)
+
+
+READERS = {
+    ".jsonl": read_jsonl,
+    ".ndjson": read_jsonl,
+    ".json": read_json,
+    ".csv": read_csv,
+    ".parquet": read_parquet,
+}
+
+
+def reader_for(path: str):
+    return READERS.get(os.path.splitext(path)[1].lower())

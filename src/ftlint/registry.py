@@ -1,0 +1,137 @@
+"""Find rules (built-in modules, entry-point plugins, YAML rulesets) and decide which apply.
+
+Selection lives here and nowhere else (after flake8's style guide): a rule is chosen by full
+code, code prefix or kebab-case name in `select` / `extend_select` / `ignore`, and per-file
+ignores use fnmatch globs.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import logging
+import pkgutil
+from importlib import metadata
+from typing import Iterable
+
+from .findings import Severity, UsageError
+from .rule import CODE_PATTERN, Rule
+
+log = logging.getLogger(__name__)
+ENTRY_POINT_GROUP = "ftlint.rules"
+
+_BUILTINS: dict[str, type[Rule]] | None = None
+
+
+def _collect(module) -> Iterable[type[Rule]]:
+    for obj in vars(module).values():
+        if isinstance(obj, type) and issubclass(obj, Rule) and obj.__module__ == module.__name__ \
+                and "code" in vars(obj):
+            yield obj
+
+
+def builtin_rules() -> dict[str, type[Rule]]:
+    """Every rule class in `ftlint.rules.*`, by code (imported once)."""
+    global _BUILTINS
+    if _BUILTINS is None:
+        import ftlint.rules as pkg
+
+        found: dict[str, type[Rule]] = {}
+        for info in pkgutil.iter_modules(pkg.__path__):
+            module = importlib.import_module(f"{pkg.__name__}.{info.name}")
+            for cls in _collect(module):
+                _add(found, cls)
+        _BUILTINS = found
+    return _BUILTINS
+
+
+def plugin_rules() -> dict[str, type[Rule]]:
+    """Third-party rules from the `ftlint.rules` entry-point group; a broken plugin is logged."""
+    found: dict[str, type[Rule]] = {}
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+        except Exception as exc:  # a plugin must never take the linter down
+            log.warning("could not load ftlint plugin %s: %s", ep.name, exc)
+            continue
+        classes = [obj] if isinstance(obj, type) else list(_collect(obj))
+        for cls in classes:
+            if isinstance(cls, type) and issubclass(cls, Rule):
+                cls.source = f"plugin:{ep.name}"
+                try:
+                    _add(found, cls)
+                except UsageError as exc:
+                    log.warning("%s", exc)
+    return found
+
+
+def _add(found: dict[str, type[Rule]], cls: type[Rule]) -> None:
+    if not CODE_PATTERN.match(cls.code):
+        raise UsageError(f"rule {cls.__name__}: code {cls.code!r} must be 2-4 capitals and 3 digits")
+    if cls.code in found:
+        raise UsageError(f"rule code {cls.code} is defined twice ({found[cls.code].__name__}, {cls.__name__})")
+    found[cls.code] = cls
+
+
+def all_rules(extra: dict[str, type[Rule]] | None = None) -> dict[str, type[Rule]]:
+    rules = dict(builtin_rules())
+    for source in (plugin_rules(), extra or {}):
+        for code, cls in source.items():
+            if code in rules:
+                raise UsageError(f"rule code {code} from {cls.source} clashes with a built-in rule")
+            rules[code] = cls
+    return dict(sorted(rules.items()))
+
+
+def matches(cls: type[Rule], selector: str) -> bool:
+    s = selector.strip()
+    return s.upper() == "ALL" or cls.code.startswith(s.upper()) or cls.name == s.lower()
+
+
+class Selection:
+    """Which rules run, on which files, at which severity."""
+
+    def __init__(self, rules: dict[str, type[Rule]], select: list[str] | None = None,
+                 ignore: list[str] | None = None, extend_select: list[str] | None = None,
+                 per_file_ignores: dict[str, list[str]] | None = None,
+                 severity: dict[str, str] | None = None) -> None:
+        self.rules = rules
+        for sel in (select or []) + (ignore or []) + (extend_select or []):
+            if not any(matches(cls, sel) for cls in rules.values()):
+                raise UsageError(f"unknown rule selector {sel!r} (see `ftlint rules`)")
+        if select:
+            chosen = {c for c, cls in rules.items() if any(matches(cls, s) for s in select)}
+        else:
+            chosen = {c for c, cls in rules.items() if cls.enabled_by_default}
+        chosen |= {c for c, cls in rules.items() if any(matches(cls, s) for s in extend_select or [])}
+        chosen -= {c for c, cls in rules.items() if any(matches(cls, s) for s in ignore or [])}
+        self.enabled = chosen
+        self.per_file_ignores = per_file_ignores or {}
+        self.severity: dict[str, Severity] = {}
+        for sel, level in (severity or {}).items():
+            for c, cls in rules.items():
+                if matches(cls, sel):
+                    self.severity[c] = Severity.parse(level)
+
+    def is_enabled(self, code: str, path: str | None = None) -> bool:
+        if code not in self.enabled:
+            return False
+        if path:
+            for pattern, selectors in self.per_file_ignores.items():
+                if fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path.rsplit("/", 1)[-1], pattern):
+                    if any(matches(self.rules[code], s) for s in selectors):
+                        return False
+        return True
+
+    def severity_of(self, code: str) -> Severity:
+        return self.severity.get(code, self.rules[code].severity)
+
+    def enabled_rules(self, scope: str | None = None) -> list[type[Rule]]:
+        return [cls for c, cls in self.rules.items() if c in self.enabled and (scope is None or cls.scope == scope)]
+
+
+def find_rule(rules: dict[str, type[Rule]], key: str) -> type[Rule]:
+    for cls in rules.values():
+        if cls.code == key.upper() or cls.name == key.lower():
+            return cls
+    raise UsageError(f"no rule named {key!r} (see `ftlint rules`)")

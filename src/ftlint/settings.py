@@ -1,0 +1,89 @@
+"""Project configuration: `[tool.ftlint]` in pyproject.toml (primary) or `.ftlint.yaml`.
+
+The file is found by walking up from the current directory; CLI options override it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .findings import UsageError
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    select: list[str] = Field(default_factory=list)
+    ignore: list[str] = Field(default_factory=list)
+    extend_select: list[str] = Field(default_factory=list, alias="extend-select")
+    per_file_ignores: dict[str, list[str]] = Field(default_factory=dict, alias="per-file-ignores")
+    severity: dict[str, str] = Field(default_factory=dict)
+    fail_on: str = Field("warning", alias="fail-on")
+    format_hint: str | None = Field(None, alias="format-hint")
+    # Per-rule options, keyed by rule code or name: {"FTD001": {"min": 50, "max": 100}}
+    rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    rulesets: list[str] = Field(default_factory=list)
+    gpu: str | None = None
+    model: str | None = None
+    tokenizer: str | None = None
+    response_schema: str | None = Field(None, alias="response-schema")
+    response_schemas: dict[str, str] = Field(default_factory=dict, alias="response-schemas")
+    record_schema: str | None = Field(None, alias="record-schema")
+    exclude: list[str] = Field(default_factory=list)
+    max_line_bytes: int = Field(16 * 1024 * 1024, alias="max-line-bytes")
+    jobs: int = 0  # 0: decide from the data size and the machine
+    source: str | None = None  # the file these settings came from
+
+
+def find_project_config(start: Path | None = None) -> Path | None:
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        for name in (".ftlint.yaml", ".ftlint.yml"):
+            if (folder / name).is_file():
+                return folder / name
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file():
+            try:
+                data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+                continue
+            if "ftlint" in data.get("tool", {}):
+                return pyproject
+        if (folder / ".git").exists():
+            break
+    return None
+
+
+def load_settings(path: Path | None) -> Settings:
+    if path is None:
+        return Settings()
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.name == "pyproject.toml":
+            raw = tomllib.loads(text).get("tool", {}).get("ftlint", {})
+        else:
+            raw = yaml.safe_load(text) or {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read project config: {exc}") from exc
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise UsageError(f"{path}: invalid project config: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(raw, dict):
+        raise UsageError(f"{path}: project config must be a mapping of settings")
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise UsageError(f"{path}: setting `{where}`: {err['msg']}") from exc
+    settings.source = os.fspath(path)
+    return settings

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "fixtures"
+CORPUS = Path(os.environ.get("FTLINT_CORPUS", ROOT.parent / "shared" / "corpus"))
+SCHEMAS = Path(os.environ.get("FTLINT_SCHEMAS", ROOT.parent / "shared" / "schemas"))
+
+
+@pytest.fixture
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip(f"shared corpus not found at {CORPUS}")
+    return CORPUS
+
+
+def run_cli(*args: str, cwd: Path | None = None):
+    """Run the CLI in-process; returns click's Result (exit_code, output, stderr)."""
+    from ftlint.cli import main
+
+    runner = CliRunner()
+    if cwd:
+        old = os.getcwd()
+        os.chdir(cwd)
+    try:
+        return runner.invoke(main, list(args), catch_exceptions=False)
+    finally:
+        if cwd:
+            os.chdir(old)
+
+
+def lint_json(*args: str, cwd: Path | None = None) -> list[dict]:
+    """`ftlint check --format json ARGS` -> the findings."""
+    result = run_cli("check", "--format", "json", *args, cwd=cwd)
+    assert result.exit_code in (0, 1), result.output
+    return json.loads(result.stdout)
+
+
+def write_jsonl(path: Path, records: list) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
