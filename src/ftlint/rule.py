@@ -17,6 +17,7 @@ Scopes:
 from __future__ import annotations
 
 import hashlib
+import inspect
 import re
 import textwrap
 from dataclasses import dataclass, field
@@ -62,7 +63,8 @@ class Rule:
     # --- documentation -------------------------------------------------------------------
     @classmethod
     def doc(cls) -> str:
-        return textwrap.dedent(cls.__doc__ or "").strip()
+        # cleandoc, not dedent: the summary sits on the quote line, so dedent would find no margin.
+        return inspect.cleandoc(cls.__doc__ or "").strip()
 
     @classmethod
     def summary(cls) -> str:
