@@ -233,7 +233,9 @@ def _messages(value: Any, base: str, defects: list[Defect], required: bool) -> l
         turns.append(Turn(
             role, raw_role, content, f"{p}/{content_key or 'content'}", f"{p}/{role_key}",
             tool_calls=tool_calls, tool_calls_pointer=f"{p}/tool_calls" if tool_calls is not None else None,
-            is_tool_call=raw_role.lower() == "function_call",
+            # sharegpt `function_call` turns, and LLaMA-Factory v1 `{"type": "tool_call"}` parts
+            is_tool_call=raw_role.lower() == "function_call" or (
+                isinstance(content, list) and any(isinstance(x, dict) and x.get("type") == "tool_call" for x in content)),
             tool_call_id=msg.get("tool_call_id") if isinstance(msg.get("tool_call_id"), str) else None,
         ))
     return turns

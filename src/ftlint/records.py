@@ -118,6 +118,7 @@ def _diagnose_json_error(raw: bytes, line: int) -> Problem:
     except UnicodeDecodeError as exc:
         col = len(raw[: exc.start].decode("utf-8", "replace")) + 1
         return Problem("FTP002", f"Invalid UTF-8 byte 0x{raw[exc.start]:02x}.", line, col, col + 1)
+    text = text.rstrip("\r\n")  # keep the error on this line, not on the one after the newline
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:

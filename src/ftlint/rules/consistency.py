@@ -1,0 +1,577 @@
+"""Consistency rules: the content and order of turns inside one example."""
+
+from __future__ import annotations
+
+import re
+from difflib import SequenceMatcher
+from typing import Iterator
+
+from ..findings import Finding, Severity
+from ..formats import ROLE_ALIASES, Example, Turn
+from ..rule import Context, Rule
+
+CHAT_FORMATS = ("openai", "sharegpt", "kto", "preference")
+_WS = re.compile(r"\s+")
+
+
+def _norm(text: str) -> str:
+    return _WS.sub(" ", text).strip().lower()
+
+
+class EmptyContent(Rule):
+    """A turn, instruction or response is empty or whitespace only.
+
+    ## What it does
+    Reports every message (and alpaca instruction/output, prompt/completion, text) whose content
+    is empty or only whitespace. An assistant turn that only carries `tool_calls` is fine.
+
+    ## Why it matters
+    An empty response teaches the model to stop immediately; an empty prompt teaches it to
+    answer nothing in particular. Platforms (OpenAI, SiliconFlow) reject such files.
+
+    ## Example
+    ```json
+    {"messages": [{"role": "user", "content": "Summarise this."}, {"role": "assistant", "content": "  "}]}
+    ```
+
+    ## Use instead
+    ```json
+    {"messages": [{"role": "user", "content": "Summarise this."}, {"role": "assistant", "content": "It says…"}]}
+    ```
+
+    ## How to fix
+    Fill in the content or drop the example.
+    """
+
+    code = "FTC001"
+    name = "empty-content"
+    severity = Severity.ERROR
+    tags = ("consistency",)
+
+    def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
+        record = example.record
+        for turn in example.all_turns():
+            if turn.tool_calls or turn.role == "tool":
+                continue
+            content = turn.content
+            if content is None or isinstance(content, (str, list)) and not turn.text.strip():
+                if isinstance(content, list) and any(isinstance(p, dict) and p.get("type") not in (None, "text") for p in content):
+                    continue  # image/audio parts without text
+                what = "Text" if turn.role == "text" else f"{turn.role.capitalize()} content"
+                yield self.finding(record, turn.pointer, f"{what} is empty.")
+
+
+class UnknownRole(Rule):
+    """A message has a role that no chat template knows.
+
+    ## What it does
+    Reports roles outside system/user/assistant/tool and their common spellings
+    (human/gpt, function_call/observation, model, developer, function, ipython).
+
+    ## Why it matters
+    Chat templates raise on unknown roles ("Invalid role tag") or silently drop the turn.
+
+    ## Example
+    ```json
+    {"messages": [{"role": "customer", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+    ```
+
+    ## Use instead
+    ```json
+    {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+    ```
+
+    ## How to fix
+    Map the role to a standard one, or declare the role tags in your trainer's dataset config.
+    """
+
+    code = "FTC002"
+    name = "unknown-role"
+    severity = Severity.ERROR
+    tags = ("consistency", "roles")
+    formats = CHAT_FORMATS
+
+    def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
+        for turn in example.all_turns():
+            if turn.role == "unknown":
+                known = ", ".join(sorted({"system", "user", "assistant", "tool"}))
+                yield self.finding(example.record, turn.role_pointer,
+                                   f"Unknown role `{turn.raw_role}` (expected one of {known}).")
+
+
+class SystemNotFirst(Rule):
+    """A system message appears after the first turn.
+
+    ## What it does
+    Reports system messages that are not the first message of the conversation.
+
+    ## Why it matters
+    Most chat templates (Llama 3, Mistral, Gemma) only place a system prompt at the start;
+    SiliconFlow and Together reject files with a system turn elsewhere.
+
+    ## Example
+    ```json
+    {"messages": [{"role": "user", "content": "Hi"}, {"role": "system", "content": "Be brief."}, {"role": "assistant", "content": "Hello"}]}
+    ```
+
+    ## Use instead
+    ```json
+    {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+    ```
+
+    ## How to fix
+    Move the system message to the start, or merge it into the user turn.
+    """
+
+    code = "FTC003"
+    name = "system-not-first"
+    severity = Severity.ERROR
+    tags = ("consistency", "roles")
+    formats = CHAT_FORMATS + ("alpaca",)
+
+    def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
+        for i, turn in enumerate(example.turns):
+            if turn.role == "system" and i > 0:
+                yield self.finding(example.record, turn.role_pointer,
+                                   f"System message at position {i + 1}; it must be the first message.")
+
+
+class RolesNotAlternating(Rule):
+    """User and assistant turns do not alternate, or the conversation starts with the assistant.
+
+    ## What it does
+    After an optional system message, the first turn must be from the user and user/assistant
+    turns must alternate. Tool replies may follow an assistant tool call (several in a row).
+
+    ## Why it matters
+    Templates such as Mistral's and Gemma's raise "Conversation roles must alternate"; others
+    merge or mislabel turns, so the loss mask trains on the wrong text.
+
+    ## Example
+    ```json
+    {"messages": [{"role": "user", "content": "Hi"}, {"role": "user", "content": "Hello?"}, {"role": "assistant", "content": "Hi!"}]}
+    ```
+
+    ## Use instead
+    ```json
+    {"messages": [{"role": "user", "content": "Hi. Hello?"}, {"role": "assistant", "content": "Hi!"}]}
+    ```
+
+    ## How to fix
+    Merge consecutive turns of the same role, or insert the missing turn.
+    """
+
+    code = "FTC004"
+    name = "roles-not-alternating"
+    severity = Severity.ERROR
+    tags = ("consistency", "roles")
+    formats = ("openai", "sharegpt", "kto")
+
+    def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
+        prev: str | None = None
+        for i, turn in enumerate(example.turns):
+            role = turn.role
+            if role in ("system", "unknown"):
+                continue
+            if prev is None:
+                if role != "user":
+                    yield self.finding(example.record, turn.role_pointer,
+                                       f"Conversation starts with `{turn.raw_role}`; the first turn after the system prompt must be from the user.")
+                prev = role
+                continue
+            if role == "tool":
+                ok = prev in ("assistant", "tool")
+            elif role == "assistant":
+                ok = prev in ("user", "tool") or (prev == "assistant" and _is_call(example.turns[i - 1]))
+            else:  # user
+                ok = prev in ("assistant", "tool")
+            if not ok:
+                yield self.finding(example.record, turn.role_pointer,
+                                   f"`{turn.raw_role}` follows `{example.turns[i - 1].raw_role}`; user and assistant turns must alternate.")
+            prev = role
+
+
+def _is_call(turn: Turn) -> bool:
+    return bool(turn.tool_calls) or turn.is_tool_call
+
+
+class NoAssistantTurn(Rule):
+    """A conversation has no assistant turn, so there is nothing to train on.
+
+    ## What it does
+    Reports chat examples without any assistant message (and completions that are missing).
+
+    ## Why it matters
+    With assistant-only loss the example contributes zero loss; platforms (OpenAI, Together)
+    reject the file.
+
+    ## Example
+    ```json
+    {"messages": [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"}]}
+    ```
+
+    ## Use instead
+    ```json
+    {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}
+    ```
+
+    ## How to fix
+    Add the assistant's answer or remove the example.
+    """
+
+    code = "FTC005"
+    name = "no-assistant-turn"
+    severity = Severity.ERROR
+    tags = ("consistency", "roles")
+    formats = ("openai", "sharegpt", "kto")
+
+    def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
+        if example.turns and not any(t.role == "assistant" for t in example.turns):
+            key = "/messages" if "messages" in example.record.data else "/conversations"
+            yield self.finding(example.record, key, "Conversation has no assistant turn; it trains on nothing.")
+
+
+class LastTurnNotAssistant(Rule):
+    """The conversation ends with a turn that is not the assistant's.
+
+    ## What it does
+    Reports conversations whose last message is from the user, the system or a tool.
+    Option `allow_roles` (list) accepts other final roles.
+
+    ## Why it matters
+    The final user turn is never answered, so it is dead weight in the context; with some
+    templates it also shifts the loss mask.
+
+    ## Example
+    ```json
+    {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Thanks"}]}
+    ```
+
+    ## Use instead
+    ```json
+    {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+    ```
+
+    ## How to fix
+    Drop the trailing turn or add the assistant's reply.
+    """
+
+    code = "FTC006"
+    name = "last-turn-not-assistant"
+    severity = Severity.WARNING
+    tags = ("consistency", "roles")
+    formats = ("openai", "sharegpt")
+    default_options = {"allow_roles": []}
+
+    def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
+        turns = example.turns
+        if not turns or not any(t.role == "assistant" for t in turns):
+            return
+        last = turns[-1]
+        if last.role != "assistant" and last.role not in self.options["allow_roles"]:
+            yield self.finding(example.record, last.role_pointer,
+                               f"Conversation ends with a `{last.raw_role}` turn; the last turn should be the assistant's.")
+
+
+class ToolReplyWithoutCall(Rule):
+    """A tool reply appears without a preceding assistant tool call.
+
+    ## What it does
+    Reports `tool` / `observation` turns that do not follow an assistant turn with
+    `tool_calls` (or a sharegpt `function_call` turn).
+
+    ## Why it matters
+    Templates render the reply with no call to answer; the model learns to hallucinate tool
+    results.
+
+    ## Example
+    ```json
+    {"messages": [{"role": "user", "content": "Weather?"}, {"role": "tool", "content": "{\\"temp\\": 21}"}, {"role": "assistant", "content": "21°C"}]}
+    ```
+
+    ## Use instead
+    ```json
+    {"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "c1", "content": "{\\"temp\\": 21}"}, {"role": "assistant", "content": "21°C"}]}
+    ```
+
+    ## How to fix
+    Add the assistant's call before the reply, or drop the reply.
+    """
+
+    code = "FTC007"
+    name = "tool-reply-without-call"
+    severity = Severity.ERROR
+    tags = ("consistency", "tools")
+    formats = ("openai", "sharegpt")
+
+    def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
+        prev: Turn | None = None
+        for turn in example.turns:
+            if turn.role == "tool":
+                if prev is None or not (_is_call(prev) or prev.role == "tool"):
+                    yield self.finding(example.record, turn.role_pointer,
+                                       "Tool reply without a preceding assistant tool call.")
+            if turn.role != "system":
+                prev = turn
+
+
+class ResponseEchoesPrompt(Rule):
+    """The response repeats the prompt instead of answering it.
+
+    ## What it does
+    Compares each assistant answer with the user turn before it (after normalising case and
+    whitespace): identical text, a long answer copied verbatim from the prompt, or near-identical
+    text (similarity >= `threshold`, default 0.9).
+
+    ## Why it matters
+    Echo examples come from broken generation or column mix-ups; the model learns to parrot.
+
+    ## Example
+    ```json
+    {"instruction": "List three primary colours.", "output": "List three primary colours."}
+    ```
+
+    ## Use instead
+    ```json
+    {"instruction": "List three primary colours.", "output": "Red, yellow and blue."}
+    ```
+
+    ## How to fix
+    Regenerate or correct the answer; check the column mapping that built the file.
+    """
+
+    code = "FTC008"
+    name = "response-echoes-prompt"
+    severity = Severity.WARNING
+    tags = ("consistency",)
+    default_options = {"threshold": 0.9, "min_chars": 20}
+
+    def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
+        prev_user: Turn | None = None
+        for turn in example.turns:
+            if turn.role == "user":
+                prev_user = turn
+            elif turn.role == "assistant" and prev_user is not None and not _is_call(turn):
+                verdict = self._echo(prev_user.text, turn.text)
+                if verdict:
+                    yield self.finding(example.record, turn.pointer, f"Response {verdict} the prompt.")
+
+    def _echo(self, prompt: str, response: str) -> str | None:
+        p, r = _norm(prompt), _norm(response)
+        if not r or not p:
+            return None
+        if p == r:
+            return "is identical to"
+        if len(r) >= self.options["min_chars"] and len(r) >= 0.5 * len(p) and r in p:
+            return "is copied verbatim from"
+        if len(r) >= self.options["min_chars"] and 0.8 <= len(r) / len(p) <= 1.25 and len(p) < 5000:
+            m = SequenceMatcher(None, p, r, autojunk=False)
+            if m.quick_ratio() >= self.options["threshold"] and m.ratio() >= self.options["threshold"]:
+                return "is nearly identical to"
+        return None
+
+
+_FENCE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.S)
+_PLACEHOLDERS = re.compile(
+    r"\{\{\s*[A-Za-z_][\w.\-]*\s*\}\}"                       # {{name}}
+    r"|\[\s*(?:INSERT|YOUR|PLACEHOLDER|TODO|FILL IN)\b[^\]\n]{0,40}\]"  # [INSERT NAME]
+    r"|<\s*(?:PLACEHOLDER|INSERT[ _][A-Z_ ]+)\s*>"           # <INSERT_NAME>
+    r"|\$\{[A-Za-z_]\w*\}",                                  # ${name}
+    re.I,
+)
+
+
+class UnfilledPlaceholder(Rule):
+    """Text contains an unfilled template placeholder such as `{{name}}` or `[INSERT NAME]`.
+
+    ## What it does
+    Finds `{{var}}`, `${var}`, `[INSERT …]`, `[YOUR …]` and `<PLACEHOLDER>` markers outside code
+    blocks and inline code (Jinja, Handlebars and shell in code are legitimate).
+
+    ## Why it matters
+    The model learns to emit the literal placeholder ("I am {{name}}"), a common leftover of
+    templated synthetic data (LLaMA-Factory's identity.json ships them on purpose, to be replaced).
+
+    ## Example
+    ```json
+    {"instruction": "Who are you?", "output": "I am {{name}}, built by {{author}}."}
+    ```
+
+    ## Use instead
+    ```json
+    {"instruction": "Who are you?", "output": "I am Ada, built by Acme."}
+    ```
+
+    ## How to fix
+    Substitute the values before training (e.g. `sed -i 's/{{name}}/Ada/g'`).
+    """
+
+    code = "FTC009"
+    name = "unfilled-placeholder"
+    severity = Severity.WARNING
+    tags = ("consistency", "template")
+    precision = "medium"
+
+    def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
+        for turn in example.all_turns():
+            text = turn.text
+            if "{" not in text and "[" not in text and "<" not in text:
+                continue
+            found = _PLACEHOLDERS.findall(_FENCE.sub(" ", text))
+            if found:
+                shown = ", ".join(dict.fromkeys(found[:3]))
+                yield self.finding(example.record, turn.pointer,
+                                   f"Unfilled placeholder{'s' if len(found) > 1 else ''} {shown} in {turn.role} content.")
+
+
+# Special tokens of common chat templates (Llama 2/3, ChatML/Qwen, Mistral, Gemma, Phi, GPT).
+_SPECIAL = re.compile(
+    r"<\|(?:im_start|im_end|eot_id|start_header_id|end_header_id|begin_of_text|end_of_text|"
+    r"endoftext|eom_id|python_tag|fim_prefix|fim_middle|fim_suffix|fim_pad|file_sep|repo_name|"
+    r"system|user|assistant|end|endofprompt|pad|tool_call|tool_response)\|>"
+    r"|<\/?(?:start_of_turn|end_of_turn|bos|eos|tool_call|tool_response)>"
+    r"|\[/?INST\]|<<SYS>>|<</SYS>>|<s>\s*\[INST\]|</s>\s*(?:<s>|$)",
+)
+
+
+class TemplateTokenInContent(Rule):
+    """Content contains chat-template special tokens such as `<|im_start|>` or `[INST]`.
+
+    ## What it does
+    Finds the control tokens of the common chat templates (ChatML/Qwen, Llama 2 and 3, Mistral,
+    Gemma, Phi, GPT fill-in-the-middle) inside message text.
+
+    ## Why it matters
+    The tokenizer turns them into real special tokens, so the example's structure breaks and the
+    model learns to emit turn boundaries mid-answer. OpenAI rejects such files ("message contains
+    an invalid token").
+
+    ## Example
+    ```json
+    {"messages": [{"role": "user", "content": "Hi<|im_end|>"}, {"role": "assistant", "content": "Hello"}]}
+    ```
+
+    ## Use instead
+    ```json
+    {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+    ```
+
+    ## How to fix
+    Strip the markers (they usually come from text that was already rendered with a template).
+    """
+
+    code = "FTC010"
+    name = "template-token-in-content"
+    severity = Severity.ERROR
+    tags = ("consistency", "template")
+
+    def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
+        for turn in example.all_turns():
+            text = turn.text
+            if "<" not in text and "[" not in text:
+                continue
+            m = _SPECIAL.search(text)
+            if m:
+                yield self.finding(example.record, turn.pointer,
+                                   f"Chat-template marker `{m.group(0).strip()}` inside {turn.role} content.")
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
+_MOJIBAKE = re.compile(r"Ã[\x80-\xbf]|Ã[©¨¢ª«®¯°±³´µ¶·¸¹º»¼½¾¿¡]|â€[™œ\x9d˜¦“”]|Â[\xa0-\xbf]|ï»¿")
+
+
+class ControlCharsOrMojibake(Rule):
+    """Text contains control characters, replacement characters or mojibake.
+
+    ## What it does
+    Finds C0/C1 control characters (other than tab and newline), U+FFFD replacement characters,
+    and double-encoded UTF-8 sequences such as `Ã©` or `â€™`.
+
+    ## Why it matters
+    These are the fingerprints of broken scraping or encoding round trips; the model learns
+    to produce garbage characters.
+
+    ## Example
+    ```json
+    {"instruction": "Say hello", "output": "Itâ€™s a cafÃ© day."}
+    ```
+
+    ## Use instead
+    ```json
+    {"instruction": "Say hello", "output": "It’s a café day."}
+    ```
+
+    ## How to fix
+    Repair the encoding (e.g. with `ftfy`) or drop the example.
+    """
+
+    code = "FTC011"
+    name = "control-chars-or-mojibake"
+    severity = Severity.WARNING
+    tags = ("consistency", "encoding")
+
+    def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
+        for turn in example.all_turns():
+            text = turn.text
+            if text.isascii() and text.isprintable():
+                continue
+            m = _CONTROL.search(text)
+            if m:
+                ch = m.group(0)
+                yield self.finding(example.record, turn.pointer,
+                                   f"Control or replacement character U+{ord(ch):04X} in {turn.role} content.")
+                continue
+            m = _MOJIBAKE.search(text)
+            if m:
+                yield self.finding(example.record, turn.pointer,
+                                   f"Mojibake `{m.group(0)}` in {turn.role} content (text decoded with the wrong encoding).")
+
+
+_REFUSAL = re.compile(
+    r"\bas an ai(?: language)? model\b|\bas a (?:large )?language model\b|\bi(?:'m| am) (?:just )?an ai(?: assistant)?(?:,| and) i (?:can(?:no|')t|don't)\b"
+    r"|\bi(?:'m| am) sorry,? but i (?:can(?:no|')t|am unable to|won't) (?:help|assist|provide|fulfil|comply)"
+    r"|\bi (?:cannot|can't) (?:fulfil|fulfill|comply with) (?:this|that|your) request\b"
+    r"|\bmy knowledge cutoff\b",
+    re.I,
+)
+
+
+class RefusalBoilerplate(Rule):
+    """An assistant answer contains refusal or "As an AI language model" boilerplate.
+
+    ## What it does
+    Finds stock phrases of distilled chat models: "As an AI language model", "I'm sorry, but I
+    can't help with", "I cannot fulfil this request", "my knowledge cutoff".
+
+    ## Why it matters
+    Distilled refusals teach the fine-tuned model to refuse and to talk about itself instead of
+    answering; it is the most common contaminant of synthetic SFT data.
+
+    ## Example
+    ```json
+    {"instruction": "Write a haiku about rain.", "output": "As an AI language model, I cannot feel rain, but here is a haiku…"}
+    ```
+
+    ## Use instead
+    ```json
+    {"instruction": "Write a haiku about rain.", "output": "Soft rain on the roof…"}
+    ```
+
+    ## How to fix
+    Rewrite or drop the example; if refusals are intended (safety data), ignore this rule for
+    that file with `per-file-ignores`.
+    """
+
+    code = "FTC012"
+    name = "refusal-boilerplate"
+    severity = Severity.WARNING
+    tags = ("consistency", "quality")
+    precision = "medium"
+
+    def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
+        for turn in example.turns:
+            if turn.role != "assistant":
+                continue
+            m = _REFUSAL.search(turn.text)
+            if m:
+                yield self.finding(example.record, turn.pointer, f"Refusal boilerplate: \"{m.group(0)}\".")

@@ -1,0 +1,238 @@
+"""Dataset-level rules: they see every example of a file (or of all files) through small facts."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any, Iterator, NamedTuple
+
+from ..findings import Finding, Location, Related, Severity
+from ..formats import Example
+from ..rule import Context, RecordRef, Rule
+
+_WS = re.compile(r"\s+")
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(_WS.sub(" ", text).strip().lower().encode("utf-8", "replace"), digest_size=16).digest()
+
+
+def _example_text(example: Example) -> str:
+    return "\x1e".join(f"{t.role}\x1f{t.text}" for t in example.all_turns())
+
+
+def _prompt_and_answer(example: Example) -> tuple[str, str] | None:
+    last = example.last_assistant_index()
+    if last is None:
+        return None
+    prompt = "\x1e".join(f"{t.role}\x1f{t.text}" for t in example.turns[:last])
+    return prompt, example.turns[last].text
+
+
+class ExampleCount(Rule):
+    """The number of examples is outside the recommended range.
+
+    ## What it does
+    Counts the examples of each training file: below `min` (default 50) is a warning, above
+    `max` (default 100) a note, and an empty file an error. Eval and test files are not counted.
+
+    ## Why it matters
+    Fine-tuning guidance (OpenAI's and others') is that 50–100 well-curated examples show
+    whether fine-tuning helps; fewer rarely move the model, and the platforms set hard minimums
+    (OpenAI 10, Fireworks 3). Above 100, make sure quality was checked, not just quantity.
+
+    ## Example
+    A `train.jsonl` with 12 examples.
+
+    ## Use instead
+    A `train.jsonl` with 50–100 curated, diverse examples.
+
+    ## How to fix
+    Add curated examples, or set `[tool.ftlint.rules.example-count]` `min`/`max` for your project.
+    """
+
+    code = "FTD001"
+    name = "example-count"
+    severity = Severity.WARNING
+    scope = "dataset"
+    tags = ("dataset",)
+    default_options = {"min": 50, "max": 100}
+
+    def finish(self, facts: dict[str, list[Any]], ctx: Context) -> Iterator[Finding]:
+        lo, hi = self.options["min"], self.options["max"]
+        for path, n in ctx.record_counts.items():
+            if ctx.splits.get(path) in ("eval", "test"):
+                continue
+            loc = Location(path, 1, 1, 1, 2)
+            if n == 0:
+                yield self.finding_at(loc, "File has no examples.", severity=Severity.ERROR, key=path)
+            elif n < lo:
+                yield self.finding_at(loc, f"{n} example{'s' if n != 1 else ''}; fine-tuning guidance is 50–100 "
+                                      f"curated examples (minimum set to {lo}).", key=path,
+                                      properties={"examples": n})
+            elif n > hi:
+                yield self.finding_at(loc, f"{n:,} examples, above the {hi} curated examples of the "
+                                      "guidance; make sure they were reviewed for quality, not just quantity.",
+                                      severity=Severity.NOTE, key=path, properties={"examples": n})
+
+
+class _Fact(NamedTuple):
+    key: bytes
+    ref: RecordRef
+    extra: bytes = b""
+
+
+class DuplicateExample(Rule):
+    """The same example appears more than once (after normalising whitespace and case).
+
+    ## What it does
+    Hashes every example's roles and texts (whitespace collapsed, lower-cased) and reports each
+    repeat, with a related location pointing at the first copy.
+
+    ## Why it matters
+    Duplicates over-weight a few examples, waste compute and inflate eval scores when they
+    leak across splits.
+
+    ## Example
+    ```json
+    {"instruction": "Say hi", "output": "Hi!"}
+    {"instruction": "say  hi", "output": "hi!"}
+    ```
+
+    ## Use instead
+    Keep one copy.
+
+    ## How to fix
+    Deduplicate (e.g. `awk '!seen[$0]++'` for exact copies) and keep the best-written version.
+    """
+
+    code = "FTD002"
+    name = "duplicate-example"
+    severity = Severity.WARNING
+    scope = "dataset"
+    tags = ("dataset", "duplicates")
+
+    def collect(self, example: Example, ctx: Context) -> _Fact:
+        return _Fact(_digest(_example_text(example)), RecordRef.of(example.record))
+
+    def finish(self, facts: dict[str, list[_Fact]], ctx: Context) -> Iterator[Finding]:
+        for path, items in facts.items():
+            first: dict[bytes, RecordRef] = {}
+            for fact in items:
+                seen = first.get(fact.key)
+                if seen is None:
+                    first[fact.key] = fact.ref
+                    continue
+                yield self.finding_at(
+                    fact.ref.location(), f"Duplicate of the example at line {seen.line}.",
+                    related=[Related(seen.location(), "First copy of this example.")],
+                    key=fact.key.hex() + f":{fact.ref.index}")
+
+
+class ConflictingResponses(Rule):
+    """The same prompt appears with different responses.
+
+    ## What it does
+    Groups examples by their prompt (every turn before the final assistant answer, normalised)
+    and reports examples whose answer differs from the first one seen for that prompt.
+
+    ## Why it matters
+    Contradictory targets pull the model in two directions; for factual or format-constrained
+    tasks one of them is usually wrong.
+
+    ## Example
+    ```json
+    {"instruction": "Capital of Australia?", "output": "Canberra"}
+    {"instruction": "Capital of Australia?", "output": "Sydney"}
+    ```
+
+    ## Use instead
+    One prompt, one correct answer (or vary the prompt when several answers are intended).
+
+    ## How to fix
+    Decide which answer is right and remove the other; if diversity is intended, ignore this
+    rule for the file.
+    """
+
+    code = "FTD003"
+    name = "conflicting-responses"
+    severity = Severity.WARNING
+    scope = "dataset"
+    tags = ("dataset", "consistency")
+    formats = ("alpaca", "openai", "sharegpt", "prompt_completion")
+
+    def collect(self, example: Example, ctx: Context) -> _Fact | None:
+        pa = _prompt_and_answer(example)
+        if pa is None or not pa[0].strip():
+            return None
+        return _Fact(_digest(pa[0]), RecordRef.of(example.record), _digest(pa[1]))
+
+    def finish(self, facts: dict[str, list[_Fact]], ctx: Context) -> Iterator[Finding]:
+        for path, items in facts.items():
+            first: dict[bytes, _Fact] = {}
+            for fact in items:
+                seen = first.setdefault(fact.key, fact)
+                if seen is fact or seen.extra == fact.extra:
+                    continue
+                yield self.finding_at(
+                    fact.ref.location(), f"Same prompt as the example at line {seen.ref.line}, "
+                    "but a different response.",
+                    related=[Related(seen.ref.location(), "The first response to this prompt.")],
+                    key=fact.key.hex() + fact.extra.hex())
+
+
+class TrainEvalOverlap(Rule):
+    """An evaluation or test example also appears in the training data.
+
+    ## What it does
+    When train and eval/test files are linted together (named `train`/`validation`/`test`,
+    or declared by a training config), reports eval examples whose prompt (or whole example)
+    also occurs in a training file, with a related location at the training copy.
+
+    ## Why it matters
+    Leaked eval data makes the eval loss meaningless: you cannot see overfitting or compare
+    runs against a baseline.
+
+    ## Example
+    `train.jsonl` and `validation.jsonl` both contain `{"instruction": "2+2?", "output": "4"}`.
+
+    ## Use instead
+    Disjoint splits.
+
+    ## How to fix
+    Remove the overlapping examples from the eval split (or from train), then re-split with
+    deduplication first.
+    """
+
+    code = "FTD004"
+    name = "train-eval-overlap"
+    severity = Severity.ERROR
+    scope = "dataset"
+    tags = ("dataset", "leakage")
+
+    def collect(self, example: Example, ctx: Context) -> _Fact | None:
+        if ctx.split is None:
+            return None
+        pa = _prompt_and_answer(example)
+        key = _digest(pa[0]) if pa and pa[0].strip() else _digest(_example_text(example))
+        return _Fact(key, RecordRef.of(example.record))
+
+    def finish(self, facts: dict[str, list[_Fact]], ctx: Context) -> Iterator[Finding]:
+        train: dict[bytes, RecordRef] = {}
+        for path, items in facts.items():
+            if ctx.splits.get(path) == "train":
+                for fact in items:
+                    train.setdefault(fact.key, fact.ref)
+        if not train:
+            return
+        for path, items in facts.items():
+            split = ctx.splits.get(path)
+            if split not in ("eval", "test"):
+                continue
+            for fact in items:
+                hit = train.get(fact.key)
+                if hit is not None:
+                    yield self.finding_at(
+                        fact.ref.location(), f"This {split} example also appears in the training data "
+                        f"({hit.path}:{hit.line}).",
+                        related=[Related(hit.location(), "The training copy.")], key=fact.key.hex() + path)
