@@ -144,6 +144,14 @@ class SecretInText(Rule):
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+\-]+@([A-Za-z0-9\-]+\.)+[A-Za-z]{2,}\b")
 _PLACEHOLDER_DOMAINS = re.compile(r"@(?:[\w\-]+\.)*(?:example\.(?:com|org|net)|test|invalid|localhost|domain\.com|email\.com|company\.com|yourcompany\.com|mail\.com)\b", re.I)
 _PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .\-]?)?(?:\(\d{2,4}\)[ .\-]?|\d{2,4}[ .\-])\d{3,4}[ .\-]\d{3,4}(?![\w\-])")
+
+
+def _fictional_phone(digits: str) -> bool:
+    """North American numbers with a 555 area code or exchange are reserved for fiction."""
+    if len(digits) == 11 and digits[0] == "1":
+        digits = digits[1:]
+    return len(digits) == 10 and "555" in (digits[:3], digits[3:6])
+
 _CARD = re.compile(r"(?<!\d)(?:\d[ \-]?){12,18}\d(?!\d)")
 
 
@@ -180,7 +188,8 @@ def find_pii(text: str) -> list[tuple[str, str]]:
     for m in _PHONE.finditer(text):
         digits = re.sub(r"\D", "", m.group(0))
         start, end = m.span()
-        if 10 <= len(digits) <= 15 and not any(s <= start < e for s, e in long_numbers):
+        if 10 <= len(digits) <= 15 and not any(s <= start < e for s, e in long_numbers) \
+                and not _fictional_phone(digits):
             found.append(("phone number", m.group(0)))
     return found
 
@@ -199,7 +208,7 @@ class PersonalData(Rule):
 
     ## Example
     ```json
-    {"instruction": "Who handles refunds?", "output": "Mail jane.doe@acme-corp.com or call +1 415 555 2671."}
+    {"instruction": "Who handles refunds?", "output": "Mail jane.doe@acme-corp.com or call +1 415 867 2671."}
     ```
 
     ## Use instead
