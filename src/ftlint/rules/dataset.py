@@ -118,15 +118,18 @@ class DuplicateExample(Rule):
     def finish(self, facts: dict[str, list[_Fact]], ctx: Context) -> Iterator[Finding]:
         for path, items in facts.items():
             first: dict[bytes, RecordRef] = {}
+            copies: dict[bytes, int] = {}
             for fact in items:
                 seen = first.get(fact.key)
                 if seen is None:
                     first[fact.key] = fact.ref
                     continue
+                # The copy's ordinal, not its record index: stable when records are inserted above.
+                copies[fact.key] = copies.get(fact.key, 0) + 1
                 yield self.finding_at(
                     fact.ref.location(), f"Duplicate of the example at line {seen.line}.",
                     related=[Related(seen.location(), "First copy of this example.")],
-                    key=fact.key.hex() + f":{fact.ref.index}")
+                    key=fact.key.hex() + f":{copies[fact.key]}")
 
 
 class ConflictingResponses(Rule):
