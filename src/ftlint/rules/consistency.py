@@ -11,11 +11,10 @@ from ..formats import ROLE_ALIASES, Example, Turn
 from ..rule import Context, Rule
 
 CHAT_FORMATS = ("openai", "sharegpt", "kto", "preference")
-_WS = re.compile(r"\s+")
 
 
 def _norm(text: str) -> str:
-    return _WS.sub(" ", text).strip().lower()
+    return " ".join(text.split()).lower()
 
 
 class EmptyContent(Rule):

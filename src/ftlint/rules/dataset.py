@@ -10,11 +10,10 @@ from ..findings import Finding, Location, Related, Severity
 from ..formats import Example
 from ..rule import Context, RecordRef, Rule
 
-_WS = re.compile(r"\s+")
 
 
 def _digest(text: str) -> bytes:
-    return hashlib.blake2b(_WS.sub(" ", text).strip().lower().encode("utf-8", "replace"), digest_size=16).digest()
+    return hashlib.blake2b(" ".join(text.split()).lower().encode("utf-8", "replace"), digest_size=16).digest()
 
 
 def _example_text(example: Example) -> str:

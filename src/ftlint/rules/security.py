@@ -38,6 +38,12 @@ _PLACEHOLDER_VALUES = re.compile(r"^(?:password|passw(?:or)?d|pass|secret|change
                                  r"your[_\-]?\w*|x+|\*+|<[^>]*>|\.\.\.)$|example", re.I)
 
 
+def _is_placeholder(value: str, after: str) -> bool:
+    """Doc-style values: `user:password@`, `<token>`, `xxxx`, or a host at example.com."""
+    parts = [p for p in re.split(r"[:/@]+", value) if p]
+    return any(_PLACEHOLDER_VALUES.search(p) for p in parts) or "example." in after.lower()
+
+
 def redact(secret: str) -> str:
     return "sha256:" + hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()[:8]
 
@@ -56,7 +62,8 @@ def describe(hits: list[tuple[str, str]]) -> str:
 
 @lru_cache(maxsize=1)
 def _detectors() -> tuple[re.Pattern, list[tuple[str, re.Pattern]]]:
-    """One combined prefilter regex, plus (type, pattern) pairs to confirm and name a hit."""
+    """All detectors as one regex (used by tests to keep the prefilter honest), plus
+    (type, pattern) pairs to confirm and name a hit."""
     import detect_secrets.plugins as plugins_pkg
     import importlib
     import pkgutil
@@ -82,17 +89,26 @@ def _detectors() -> tuple[re.Pattern, list[tuple[str, re.Pattern]]]:
     return re.compile("|".join(parts)), pairs
 
 
+# A cheap prefilter: every detector above needs one of these anchors. Scanning with one
+# literal-heavy pattern is ~15x faster than running the detectors' own patterns on clean text.
+_PREFILTER = re.compile(
+    r"AKIA|ASIA|gh[pousr]_|github_pat_|gl(?:pat|dt|rt|ptt|cbt|ffct|imt|soat)-|GR1348941|xox[abposr]-|hooks\.slack"
+    r"|[sr]k_live|sk-|eyJ|PRIVATE KEY|AIza|hf_|npm_|pypi-|SG\.|sq0|EAAA|AccountKey|AKC|://[^\s/:@]+:[^\s/@]+@"
+    r"|\b(?:SK|AC)[0-9a-fA-F]{32}\b|\bAP[\dA-F][a-zA-Z0-9]{8,}|-us\d|\d{8,10}:[\w-]{35}"
+    r"|\b[MNO][\w-]{23,25}\.[\w-]{6}\."
+)
+
+
 def find_secrets(text: str) -> list[tuple[str, str]]:
     """(type, secret) pairs in `text`."""
-    combined, pairs = _detectors()
-    if not combined.search(text):
+    if not _PREFILTER.search(text):
         return []
+    _, pairs = _detectors()
     found: list[tuple[str, str]] = []
     for kind, pattern in pairs:
         for m in pattern.finditer(text):
             value = m.group(0)
-            if value in _DOC_EXAMPLES or m.group(0) in _DOC_EXAMPLES or _PLACEHOLDER_VALUES.search(value) \
-                    or "example" in m.group(0).lower():
+            if value in _DOC_EXAMPLES or _is_placeholder(value, text[m.end():m.end() + 40]):
                 continue
             found.append((kind, value))
     return found
@@ -173,12 +189,17 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+_DIGIT_RUN = re.compile(r"\d{3}[\s.\-)]{0,2}\d{3}")  # phones and cards have 6+ digits close together
+
+
 def find_pii(text: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     if "@" in text:
         for m in _EMAIL.finditer(text):
             if not _PLACEHOLDER_DOMAINS.search(m.group(0)):
                 found.append(("email address", m.group(0)))
+    if not _DIGIT_RUN.search(text):
+        return found
     long_numbers: list[tuple[int, int]] = []  # spans of card-like digit runs: never phone numbers
     for m in _CARD.finditer(text):
         long_numbers.append(m.span())
