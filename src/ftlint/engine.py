@@ -25,6 +25,7 @@ SPLIT_WORDS = {
     "dev": "eval", "test": "test",
 }
 SNIFF_RECORDS = 64  # records buffered to decide a file's dominant format
+BATCH_RECORDS = 256  # examples handed to `prepare_batch` hooks at once
 
 
 @dataclass
@@ -215,6 +216,7 @@ class Linter:
             ctx.file_format = dominant
             file_facts = {code: facts[code].setdefault(display, []) for code in facts}
             unknown: list[Record] = []
+            pending: list[Example] = []
             for item in _chain(buffered, items):
                 if isinstance(item, Problem):
                     findings.append(self._problem(display, item))
@@ -230,7 +232,10 @@ class Linter:
                                                          item, d.pointer))
                 if defects and any(d.code == "FTP005" for d in defects):
                     continue
-                self._run_record_rules(example, ctx, findings, file_facts)
+                pending.append(example)
+                if len(pending) >= BATCH_RECORDS:
+                    self._run_batch(pending, ctx, findings, file_facts)
+            self._run_batch(pending, ctx, findings, file_facts)
             if unknown and stats.records == len(unknown):
                 first = unknown[0]
                 findings.append(self._reader_finding(
@@ -272,6 +277,24 @@ class Linter:
                 "FTP006", f"Record is in {fmt} format but the file is mostly {dominant}; trainers "
                 "load one format per file.", record.locate(""), record, ""))
         return fmt
+
+    def _run_batch(self, batch: list[Example], ctx: Context, findings: list[Finding],
+                   file_facts: dict[str, list[Any]]) -> None:
+        """Let rules with a `prepare_batch(examples, ctx)` hook work on a batch at once (e.g. one
+        parallel tokeniser call), then run the rules example by example."""
+        if not batch:
+            return
+        for rule in self.record_rules + self.dataset_rules:
+            hook = getattr(rule, "prepare_batch", None)
+            if hook is not None:
+                ctx.options = rule.options
+                try:
+                    hook(batch, ctx)
+                except Exception:  # the rule computes per example instead and reports its own failure
+                    pass
+        for example in batch:
+            self._run_record_rules(example, ctx, findings, file_facts)
+        batch.clear()
 
     def _run_record_rules(self, example: Example, ctx: Context, findings: list[Finding],
                           file_facts: dict[str, list[Any]]) -> None:
