@@ -1,0 +1,456 @@
+"""User JSON Schemas (response and record schemas) and embedded JSON, for the FTJ rules.
+
+- Schema files are loaded and compiled once per run (`SchemaStore`, created with the run's
+  services so that a broken schema stops the run with exit 2 before any data is read).
+  Draft 2020-12 is the default; a `$schema` naming another draft selects that draft; format
+  checking is on. Local `$ref`s to sibling files are resolved relative to the schema file;
+  nothing is fetched over the network.
+- Tool parameter schemas come from the data and are compiled once per distinct schema
+  (`ValidatorCache`).
+- Many fine-tuning values are JSON *inside a JSON string* (an assistant response, OpenAI
+  `arguments`, a sharegpt `function_call` value, glaive's `tools`). `locate_in_string` maps an
+  offset in the decoded string back to the file's column, accounting for escapes.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import reprlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+import orjson
+
+from .findings import Location, UsageError
+from .locate import find_span, join_pointer
+
+if TYPE_CHECKING:
+    from .records import Record
+    from .settings import Settings
+
+MAX_ERRORS_PER_VALUE = 25  # a wholly wrong value should not flood the report
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = 60
+_SHORT.maxother = 60
+_SHORT.maxlist = 6
+_SHORT.maxdict = 4
+
+
+# --------------------------------------------------------------------------------------------
+# Compiling schemas
+# --------------------------------------------------------------------------------------------
+def _validator_class(schema: Any, source: str) -> type:
+    from jsonschema import Draft202012Validator
+    from jsonschema.validators import validator_for
+
+    if isinstance(schema, dict) and "$schema" in schema:
+        uri = schema["$schema"]
+        if not isinstance(uri, str):
+            raise UsageError(f"{source}: invalid JSON Schema: `$schema` must be a string URI")
+        for candidate in (uri, uri.rstrip("#"), uri.rstrip("#") + "#"):
+            cls = validator_for({"$schema": candidate}, default=None)
+            if cls is not None:
+                return cls
+        raise UsageError(f"{source}: invalid JSON Schema: unknown `$schema` {uri!r} (supported: "
+                         "draft 2020-12, 2019-09, 7, 6, 4, 3)")
+    return Draft202012Validator
+
+
+def compile_schema(schema: Any, source: str, base_dir: str | None = None) -> Any:
+    """A validator for `schema`; UsageError naming `source` when the schema itself is invalid."""
+    from jsonschema.exceptions import SchemaError
+
+    if not isinstance(schema, (dict, bool)):
+        raise UsageError(f"{source}: invalid JSON Schema: the top level must be an object (or a "
+                         f"boolean), not {_type_name(schema)}")
+    cls = _validator_class(schema, source)
+    try:
+        cls.check_schema(schema)
+    except SchemaError as exc:
+        where = json_path(exc.absolute_path) if exc.absolute_path else "the top level"
+        raise UsageError(f"{source}: invalid JSON Schema at {where}: {_shorten(exc.message)}") from None
+    kwargs: dict[str, Any] = {"format_checker": cls.FORMAT_CHECKER}
+    if base_dir is not None:
+        kwargs["registry"] = _local_registry(base_dir, source)
+    return cls(schema, **kwargs)
+
+
+def _local_registry(base_dir: str, source: str) -> Any:
+    """Resolve relative `$ref`s to files next to the schema; never touch the network."""
+    from referencing import Registry, Resource
+    from referencing.exceptions import NoSuchResource
+
+    base = Path(base_dir).resolve()
+
+    def retrieve(uri: str) -> Any:
+        if "://" in uri and not uri.startswith("file://"):
+            raise NoSuchResource(ref=uri)  # remote schemas are not fetched
+        target = Path(uri[len("file://"):] if uri.startswith("file://") else uri)
+        target = target if target.is_absolute() else base / target
+        try:
+            contents = load_schema_file(str(target))
+        except UsageError:
+            raise NoSuchResource(ref=uri) from None
+        from jsonschema import Draft202012Validator
+
+        return Resource.from_contents(contents, default_specification=_spec(Draft202012Validator))
+
+    return Registry(retrieve=retrieve)
+
+
+def _spec(cls: type) -> Any:
+    from referencing.jsonschema import specification_with
+
+    return specification_with(cls.META_SCHEMA["$schema"])
+
+
+def load_schema_file(path: str) -> Any:
+    """Read a schema file (JSON, or YAML for .yaml/.yml); UsageError naming the file otherwise."""
+    try:
+        with open(path, "rb") as fh:
+            blob = fh.read()
+    except IsADirectoryError:
+        raise UsageError(f"{path}: cannot read JSON Schema: is a directory") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read JSON Schema: {exc.strerror or exc}") from None
+    if path.lower().endswith((".yaml", ".yml")):
+        import yaml
+
+        try:
+            return yaml.safe_load(blob.decode("utf-8"))
+        except (UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise UsageError(f"{path}: JSON Schema is not valid YAML: {str(exc).splitlines()[0]}") from None
+    try:
+        text = blob.decode("utf-8-sig")
+        return json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: JSON Schema is not UTF-8 text ({exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: JSON Schema is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                         f"column {exc.colno}") from None
+    except RecursionError:
+        raise UsageError(f"{path}: JSON Schema is nested too deeply to read") from None
+
+
+@dataclass
+class UserSchema:
+    """A compiled user schema and the file it came from."""
+
+    path: str
+    validator: Any
+
+    def violations(self, instance: Any) -> list["Violation"]:
+        return violations(self.validator, instance)
+
+
+class SchemaStore:
+    """The run's response and record schemas, loaded and compiled once (eagerly)."""
+
+    def __init__(self, settings: "Settings") -> None:
+        config_dir = os.path.dirname(os.path.abspath(settings.source)) if settings.source else None
+        self._compiled: dict[str, UserSchema] = {}
+        self.response = self._load(settings.response_schema, config_dir)
+        self.response_by_glob = [(glob, self._load(p, config_dir, from_config=True))
+                                 for glob, p in settings.response_schemas.items()]
+        self.record = self._load(settings.record_schema, config_dir)
+        self._per_file: dict[str, UserSchema | None] = {}
+
+    @classmethod
+    def from_services(cls, services: dict[str, Any]) -> "SchemaStore | None":
+        """The run's store; built on first use when the services did not create one."""
+        store = services.get("schemas")
+        if store is None and "settings" in services:
+            store = services["schemas"] = cls(services["settings"])
+        return store
+
+    def _load(self, path: str | None, config_dir: str | None, from_config: bool = False) -> UserSchema | None:
+        if not path:
+            return None
+        resolved = _resolve(path, config_dir, from_config)
+        key = os.path.realpath(resolved)
+        if key not in self._compiled:
+            schema = load_schema_file(resolved)
+            validator = compile_schema(schema, resolved, os.path.dirname(os.path.abspath(resolved)))
+            self._compiled[key] = UserSchema(resolved, validator)
+        return self._compiled[key]
+
+    def response_for(self, display_path: str) -> UserSchema | None:
+        """The response schema of a file: the first matching `response-schemas` glob, else the default."""
+        if display_path not in self._per_file:
+            chosen = self.response
+            name = display_path.rsplit("/", 1)[-1]
+            for glob, schema in self.response_by_glob:
+                if fnmatch.fnmatch(display_path, glob) or fnmatch.fnmatch(name, glob):
+                    chosen = schema
+                    break
+            self._per_file[display_path] = chosen
+        return self._per_file[display_path]
+
+
+def _resolve(path: str, config_dir: str | None, from_config: bool) -> str:
+    """CLI paths are relative to the working directory; config paths to the config's folder
+    (a path from the config that only exists relative to the working directory still works)."""
+    if os.path.isabs(path) or config_dir is None:
+        return path
+    beside = os.path.join(config_dir, path)
+    if from_config:
+        return beside if os.path.exists(beside) or not os.path.exists(path) else path
+    return path if os.path.exists(path) or not os.path.exists(beside) else beside
+
+
+class ValidatorCache:
+    """Validators for schemas found in the data (tool parameters), one per distinct schema."""
+
+    def __init__(self, check_formats: bool = True, max_size: int = 4096) -> None:
+        self._cache: dict[bytes, tuple[Any, str | None]] = {}
+        self._max = max_size
+        self.check_formats = check_formats
+
+    def get(self, schema: Any) -> tuple[Any, str | None]:
+        """(validator, None) or (None, why the schema is not valid JSON Schema)."""
+        try:
+            key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
+        except (TypeError, orjson.JSONEncodeError):
+            key = repr(schema).encode()
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._compile(schema)
+            if len(self._cache) >= self._max:
+                self._cache.clear()  # bounded memory; distinct tool schemas are few in practice
+            self._cache[key] = hit
+        return hit
+
+    def _compile(self, schema: Any) -> tuple[Any, str | None]:
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        if not isinstance(schema, (dict, bool)):
+            return None, f"a schema must be an object, not {_type_name(schema)}"
+        cls = Draft202012Validator
+        if isinstance(schema, dict) and isinstance(schema.get("$schema"), str):
+            from jsonschema.validators import validator_for
+
+            cls = validator_for(schema, default=Draft202012Validator)
+        try:
+            cls.check_schema(schema)
+        except SchemaError as exc:
+            where = json_path(exc.absolute_path) if exc.absolute_path else "its top level"
+            return None, f"at {where}: {_shorten(exc.message)}"
+        except RecursionError:
+            return None, "nested too deeply"
+        return cls(schema, format_checker=cls.FORMAT_CHECKER if self.check_formats else None), None
+
+
+# --------------------------------------------------------------------------------------------
+# Violations
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Violation:
+    """One schema violation inside an instance.
+
+    `pointer` is the JSON pointer (relative to the instance) of the value to point at: the
+    offending value, or for a missing property its parent object. `path` is the JSONPath
+    shown to the user (for a missing property it includes the property's name).
+    """
+
+    keyword: str
+    path: str
+    pointer: str
+    message: str
+
+
+def violations(validator: Any, instance: Any, limit: int = MAX_ERRORS_PER_VALUE) -> list[Violation]:
+    out: list[Violation] = []
+    try:
+        errors = sorted(validator.iter_errors(instance), key=lambda e: (list(map(str, e.absolute_path)), str(e.validator)))
+    except RecursionError:
+        return [Violation("depth", "$", "", "$: value is nested too deeply to validate")]
+    for error in errors:
+        out.extend(_explain(error))
+        if len(out) >= limit:
+            break
+    return out[:limit]
+
+
+def _explain(error: Any) -> Iterable[Violation]:
+    tokens = list(error.absolute_path)
+    pointer = join_pointer("", *tokens)
+    path = json_path(tokens)
+    kw = str(error.validator)
+    inst = error.instance
+    if kw == "required" and isinstance(inst, dict):
+        for name in error.validator_value or ():
+            if name not in inst and f"{name!r} is a required property" in error.message:
+                yield Violation(kw, json_path(tokens + [name]), pointer,
+                                f"{json_path(tokens + [name])}: required property `{name}` is missing")
+                return
+        yield Violation(kw, path, pointer, f"{path}: {_shorten(error.message)}")
+    elif kw == "additionalProperties" and isinstance(inst, dict) and isinstance(error.schema, dict):
+        props = error.schema.get("properties", {}) or {}
+        patterns = list((error.schema.get("patternProperties") or {}).keys())
+        import re
+
+        extras = [k for k in inst if k not in props and not any(_search(re, p, k) for p in patterns)]
+        for k in extras or [None]:
+            if k is None:
+                yield Violation(kw, path, pointer, f"{path}: {_shorten(error.message)}")
+            else:
+                p = json_path(tokens + [k])
+                yield Violation(kw, p, join_pointer(pointer, k),
+                                f"{p}: property `{k}` is not allowed (additionalProperties is false)")
+    elif kw == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        yield Violation(kw, path, pointer,
+                        f"{path}: expected {expected}, got {_json_type(inst)} ({_SHORT.repr(inst)})")
+    elif kw in ("anyOf", "oneOf") and error.context:
+        from jsonschema.exceptions import best_match
+
+        best = best_match(error.context)
+        hint = f"; closest alternative fails at {json_path(list(best.absolute_path))}: {_shorten(best.message)}" \
+            if best is not None else ""
+        what = "exactly one" if kw == "oneOf" else "any"
+        yield Violation(kw, path, pointer, f"{path}: does not match {what} of the allowed schemas ({kw}){hint}")
+    else:
+        yield Violation(kw, path, pointer, f"{path}: {_shorten(error.message)} ({kw})")
+
+
+def _search(re_mod: Any, pattern: str, key: str) -> bool:
+    try:
+        return re_mod.search(pattern, key) is not None
+    except re_mod.error:
+        return False
+
+
+def json_path(tokens: Iterable[Any]) -> str:
+    """`$.a[0]['odd key']` from pointer tokens."""
+    out = "$"
+    for t in tokens:
+        if isinstance(t, int):
+            out += f"[{t}]"
+        elif isinstance(t, str) and t.isidentifier():
+            out += "." + t
+        else:
+            out += "[" + json.dumps(str(t), ensure_ascii=False) + "]"
+    return out
+
+
+def _shorten(text: str, limit: int = 240) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+
+
+def _type_name(value: Any) -> str:
+    t = _json_type(value)
+    return ("an " if t[0] in "aeiou" else "a ") + t if t != "null" else "null"
+
+
+# --------------------------------------------------------------------------------------------
+# JSON inside JSON strings
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ParseFailure:
+    message: str
+    offset: int  # character offset of the fault in the parsed text
+
+
+def parse_json(text: str) -> tuple[Any, ParseFailure | None]:
+    """Strict JSON (no NaN/Infinity, no lone surrogates); on failure, the reason and offset."""
+    try:
+        return orjson.loads(text), None
+    except orjson.JSONDecodeError as exc:
+        orjson_exc = exc
+    except RecursionError:
+        return None, ParseFailure("nested too deeply to parse", 0)
+    try:
+        json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        if not text.strip():
+            return None, ParseFailure("it is empty", 0)
+        return None, ParseFailure(exc.msg, exc.pos)
+    except _ConstantError as exc:
+        return None, ParseFailure(f"{exc.name} is not a JSON value", max(text.find(exc.name), 0))
+    except RecursionError:
+        return None, ParseFailure("nested too deeply to parse", 0)
+    # Python accepted it but orjson did not: lone surrogates or out-of-range numbers.
+    return None, ParseFailure(str(orjson_exc).split(":")[0], getattr(orjson_exc, "pos", 0) or 0)
+
+
+class _ConstantError(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _reject_constant(name: str) -> Any:
+    raise _ConstantError(name)
+
+
+def literal_offset(literal: str, index: int) -> int:
+    """Offset inside the JSON string literal `literal` (which starts with its opening quote) of
+    the character at `index` of the decoded string. Escapes (`\\n`, `\\"`, `\\uXXXX`, surrogate
+    pairs) are walked one decoded character at a time."""
+    i, d, n = 1, 0, len(literal)
+    while d < index and i < n - 1:
+        if literal[i] == "\\":
+            if literal[i + 1] == "u":
+                code = int(literal[i + 2:i + 6], 16) if len(literal) >= i + 6 else 0
+                if 0xD800 <= code < 0xDC00 and literal[i + 6:i + 8] == "\\u":
+                    try:
+                        low = int(literal[i + 8:i + 12], 16)
+                    except ValueError:
+                        low = 0
+                    i += 12 if 0xDC00 <= low < 0xE000 else 6
+                else:
+                    i += 6
+            else:
+                i += 2
+        else:
+            i += 1
+        d += 1
+    return i
+
+
+def locate_in_string(record: "Record", pointer: str, start: int, end: int | None = None) -> Location:
+    """The file location of decoded characters [start, end) of the string at `pointer`.
+
+    Falls back to the whole string value when the record has no source text (CSV, Parquet)."""
+    loc = record.locate(pointer)
+    src = record.source
+    if src is None:
+        return loc
+    try:
+        s, e, exact = find_span(src, pointer)
+    except (ValueError, IndexError):
+        return loc
+    if not exact or src[s:s + 1] != '"':
+        return loc
+    literal = src[s:e]
+    a = literal_offset(literal, start)
+    b = literal_offset(literal, end if end is not None else start + 1)
+    b = max(b, a + 1)
+    return Location(loc.path, loc.line, loc.column + a, loc.line, loc.column + b, loc.pointer)
+
+
+def inner_span(text: str, inner_pointer: str, base: int = 0) -> tuple[int, int]:
+    """Decoded-string offsets of the value at `inner_pointer` in the JSON held in `text[base:]`."""
+    try:
+        s, e, _ = find_span(text, inner_pointer, base)
+    except (ValueError, IndexError):
+        return base, base + 1
+    return s, e
