@@ -37,6 +37,10 @@ def build_linter(config_file: str | None = None, overrides: dict[str, Any] | Non
             value = list(getattr(settings, key)) + list(value)
         setattr(settings, key, value)
     rules = available_rules(settings=settings)
+    if settings.rulesets:  # a named ruleset switches its rules on (and `recommended`/`strict` built-ins)
+        from .rulesets import selectors_for
+
+        settings.extend_select = list(settings.extend_select) + selectors_for(settings.rulesets)
     selection = Selection(rules, settings.select, settings.ignore, settings.extend_select,
                           settings.per_file_ignores, settings.severity)
     services = make_services(settings)
@@ -45,7 +49,10 @@ def build_linter(config_file: str | None = None, overrides: dict[str, Any] | Non
 
 def make_services(settings: Settings) -> dict[str, Any]:
     """Per-run helpers shared by rules; each is created lazily on first use."""
-    return {"settings": settings}
+    from .jsonschemas import SchemaStore
+
+    # User schemas are compiled now: a broken schema file stops the run (exit 2) before any data.
+    return {"settings": settings, "schemas": SchemaStore(settings)}
 
 
 def exit_code(report: Report, fail_on: str) -> int:
