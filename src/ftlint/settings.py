@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -39,6 +39,10 @@ class Settings(BaseModel):
     response_schema: str | None = Field(None, alias="response-schema")
     response_schemas: dict[str, str] = Field(default_factory=dict, alias="response-schemas")
     record_schema: str | None = Field(None, alias="record-schema")
+    # Which assistant responses the response schema applies to, and whether a response may be
+    # a single fenced code block holding the JSON (see docs/json-schema.md).
+    response_turns: Literal["all", "final"] = Field("all", alias="response-turns")
+    response_fenced: bool = Field(False, alias="response-fenced")
     exclude: list[str] = Field(default_factory=list)
     max_line_bytes: int = Field(16 * 1024 * 1024, alias="max-line-bytes")
     jobs: int = 0  # 0: decide from the data size and the machine
