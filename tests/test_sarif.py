@@ -296,6 +296,13 @@ def test_no_findings_is_valid_and_lists_rules(tmp_path: Path) -> None:
     assert "automationDetails" not in log["runs"][0]
 
 
+def test_sarif_on_shared_corpus(corpus: Path) -> None:
+    log = sarif_of(corpus, ".")
+    validate(log)
+    check_github_rules(log)
+    assert log["runs"][0]["results"], "the real corpus has findings"
+
+
 def test_sarif_written_with_output_flag(planted: Path) -> None:
     result = run_cli("check", "--format", "sarif", "-o", "out.sarif", "train.jsonl", cwd=planted)
     assert result.exit_code == 1

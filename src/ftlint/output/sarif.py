@@ -43,6 +43,7 @@ SRCROOT = "%SRCROOT%"
 MAX_RESULTS = 25_000          # GitHub rejects runs with more
 MAX_DESCRIPTION = 1024        # GitHub truncates/rejects longer rule descriptions
 MAX_TAGS = 10                 # GitHub shows at most 10 tags per rule
+MAX_RELATED = 100             # GitHub keeps at most 100 locations per result
 PRECISIONS = ("very-high", "high", "medium", "low")
 LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "note"}
 # ftlint counts columns in Unicode code points (offsets into the decoded str).
@@ -363,7 +364,7 @@ def _unique(rules: Iterable[type[Rule]]) -> list[type[Rule]]:
 def _result(f: Finding, fp: str, index: dict[str, int], artifacts: _Artifacts) -> om.Result:
     related = []
     for n, rel in enumerate(f.related, start=1):
-        if not _has_file(rel.location):
+        if not _has_file(rel.location) or len(related) >= MAX_RELATED:
             continue
         related.append(om.Location(id=n, physical_location=_physical(rel.location, artifacts),
                                    message=om.Message(text=sentence(rel.message or "Related location"))))
