@@ -92,16 +92,28 @@ def _detectors() -> tuple[re.Pattern, list[tuple[str, re.Pattern]]]:
 # A cheap prefilter: every detector above needs one of these anchors. Scanning with one
 # literal-heavy pattern is ~15x faster than running the detectors' own patterns on clean text.
 _PREFILTER = re.compile(
-    r"AKIA|ASIA|gh[pousr]_|github_pat_|gl(?:pat|dt|rt|ptt|cbt|ffct|imt|soat)-|GR1348941|xox[abposr]-|hooks\.slack"
-    r"|[sr]k_live|sk-|eyJ|PRIVATE KEY|AIza|hf_|npm_|pypi-|SG\.|sq0|EAAA|AccountKey|AKC|://[^\s/:@]+:[^\s/@]+@"
-    r"|\b(?:SK|AC)[0-9a-fA-F]{32}\b|\bAP[\dA-F][a-zA-Z0-9]{8,}|-us\d|\d{8,10}:[\w-]{35}"
-    r"|\b[MNO][\w-]{23,25}\.[\w-]{6}\."
+    r"AKIA|ASIA|gh[pousr]_|github_pat_|gl(?:pat|dt|rt|ptt|cbt|ffct|imt|soat|agent|oas|ft)-|GR1348941|xox[abposr]-"
+    r"|hooks\.slack|[sr]k_live|sk-|eyJ|PRIVATE KEY|AIza|hf_|npm_|pypi-|SG\.|sq0|EAAA|AccountKey|AKC"
+    r"|://[^\s/:@]+:[^\s/@]+@|-us\d"
 )
+# Detectors without a literal anchor run only when a cheap substring test passes.
+_GUARDED = (
+    (("SK", "AC"), re.compile(r"\b(?:SK|AC)[0-9a-fA-F]{32}\b")),  # Twilio
+    (("AP",), re.compile(r"\bAP[\dA-F][a-zA-Z0-9]{8,}")),          # Artifactory
+    ((":",), re.compile(r"\d{8,10}:[\w-]{35}")),                   # Telegram
+    ((".",), re.compile(r"[MNO][\w-]{23,25}\.[\w-]{6}\.")),        # Discord
+)
+
+
+def _maybe_secret(text: str) -> bool:
+    if _PREFILTER.search(text):
+        return True
+    return any(any(g in text for g in guards) and rx.search(text) for guards, rx in _GUARDED)
 
 
 def find_secrets(text: str) -> list[tuple[str, str]]:
     """(type, secret) pairs in `text`."""
-    if not _PREFILTER.search(text):
+    if not _maybe_secret(text):
         return []
     _, pairs = _detectors()
     found: list[tuple[str, str]] = []
