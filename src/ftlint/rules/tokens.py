@@ -433,7 +433,7 @@ class PadTokenIsEos(_TokenRule):
     def finish(self, facts: dict[str, list[Any]], ctx: Context) -> Iterator[Finding]:
         for items in facts.values():
             for ref, spec, pad, eos, dialect in items[:1]:
-                what = f"pad token equals the EOS token {eos!r}" if pad else f"no pad token (trainers pad with EOS {eos!r})"
+                what = f"the EOS token {eos!r} as its pad token" if pad else f"no pad token (trainers pad with EOS {eos!r})"
                 severity = Severity.NOTE if dialect in ("trl", "axolotl") else None
                 yield self.finding_at(ref.location(""), f"Tokenizer {spec!r} has {what}; collators that mask labels by "
                                       "pad id also mask every EOS, so the model never learns to stop.",
@@ -476,8 +476,8 @@ class MissingGenerationMarkers(_TokenRule):
         configured = getattr(ctx.plan, "assistant_only_loss", None) if ctx.plan is not None else None
         if configured is None:
             configured = bool(self.options.get("assistant_only_loss"))
-        if configured is not True:
-            return None
+        if configured is not True or example.format in ("text", "prompt_completion"):
+            return None  # the assistant mask only exists for conversational data
         svc = service_for(ctx)
         if svc is None or svc.template is None or svc.template.has_generation or not svc.once(self.code, ""):
             return None
