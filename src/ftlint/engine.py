@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import traceback
 from collections import Counter
@@ -11,7 +12,7 @@ from typing import Any, Iterable, Iterator
 
 from .findings import Finding, Location, Severity, UsageError
 from .formats import REQUIRED_KEYS, Example, detect_format, normalise
-from .records import DATASET_SUFFIXES, Problem, Record, reader_for
+from .records import DATASET_SUFFIXES, Problem, Record, iter_jsonl_lines, jsonl_chunks, read_jsonl, reader_for
 from .registry import Selection
 from .rule import Context, Rule, fingerprint
 from .settings import Settings
@@ -25,6 +26,7 @@ SPLIT_WORDS = {
     "dev": "eval", "test": "test",
 }
 SNIFF_RECORDS = 64  # records buffered to decide a file's dominant format
+PARALLEL_MIN_BYTES = 32 * 1024 * 1024  # smaller files are faster in one process
 BATCH_RECORDS = 256  # examples handed to `prepare_batch` hooks at once
 
 
@@ -199,10 +201,7 @@ class Linter:
     def _lint_dataset(self, path: str, display: str, ctx: Context,
                       facts: dict[str, dict[str, list[Any]]]) -> tuple[list[Finding], FileStats]:
         stats = FileStats(display)
-        findings: list[Finding] = []
-        reader = reader_for(path)
-        if reader is None:
-            reader = reader_for(path + ".jsonl")
+        reader = reader_for(path) or reader_for(path + ".jsonl")
         try:
             if os.path.isdir(path):
                 raise IsADirectoryError(f"{display}: is a directory, not a dataset file")
@@ -212,47 +211,80 @@ class Linter:
                 buffered.append(item)
                 if len(buffered) >= SNIFF_RECORDS:
                     break
-            dominant = ctx.file_format or _dominant_format(buffered)
-            ctx.file_format = dominant
-            file_facts = {code: facts[code].setdefault(display, []) for code in facts}
-            unknown: list[Record] = []
-            pending: list[Example] = []
-            for item in _chain(buffered, items):
-                if isinstance(item, Problem):
-                    findings.append(self._problem(display, item))
-                    continue
-                stats.records += 1
-                fmt = self._check_structure(item, dominant, findings, unknown)
-                if fmt is None:
-                    continue
-                stats.formats[fmt] += 1
-                example, defects = normalise(item, fmt)
-                for d in defects:
-                    findings.append(self._reader_finding(d.code, d.message, item.locate(d.pointer),
-                                                         item, d.pointer))
-                if defects and any(d.code == "FTP005" for d in defects):
-                    continue
-                pending.append(example)
-                if len(pending) >= BATCH_RECORDS:
-                    self._run_batch(pending, ctx, findings, file_facts)
-            self._run_batch(pending, ctx, findings, file_facts)
-            if unknown and stats.records == len(unknown):
-                first = unknown[0]
-                findings.append(self._reader_finding(
-                    "FTP007", f"No record matches a known dataset format (keys of the first record: "
-                    f"{', '.join(sorted(first.data)[:8]) or 'none'}). Expected alpaca, sharegpt, OpenAI "
-                    "chat, prompt/completion, text, preference or KTO records; use --format-hint to force one.",
-                    first.locate(""), first, ""))
-            elif unknown:
-                for rec in unknown[:50]:
-                    findings.append(self._reader_finding(
-                        "FTP007", f"Record matches no known format (keys: {', '.join(sorted(rec.data)[:8])}).",
-                        rec.locate(""), rec, ""))
+            ctx.file_format = ctx.file_format or _dominant_format(buffered)
+            jobs = self._jobs_for(path, reader, buffered)
+            if jobs > 1:
+                close = getattr(items, "close", None)
+                if close:
+                    close()
+                chunks = _scan_parallel(self, path, display, ctx, jobs)
+            else:
+                chunks = [self._scan(_chain(buffered, items), ctx)]
         except UsageError:
             raise
         except (OSError, IsADirectoryError) as exc:
             raise UsageError(f"{display}: cannot read: {exc.strerror or exc}") from exc
+        # Merge chunk results in file order: the same findings and facts as one sequential pass.
+        findings: list[Finding] = []
+        unknown: list[Record] = []
+        file_facts = {code: facts[code].setdefault(display, []) for code in facts}
+        for chunk in chunks:
+            findings.extend(chunk.findings)
+            stats.records += chunk.records
+            stats.formats.update(chunk.formats)
+            unknown.extend(chunk.unknown)
+            for code, items_ in chunk.facts.items():
+                file_facts[code].extend(items_)
+        if unknown and stats.records == len(unknown):
+            first = unknown[0]
+            findings.append(self._reader_finding(
+                "FTP007", f"No record matches a known dataset format (keys of the first record: "
+                f"{', '.join(sorted(first.data)[:8]) or 'none'}). Expected alpaca, sharegpt, OpenAI "
+                "chat, prompt/completion, text, preference or KTO records; use --format-hint to force one.",
+                first.locate(""), first, ""))
+        elif unknown:
+            for rec in unknown[:50]:
+                findings.append(self._reader_finding(
+                    "FTP007", f"Record matches no known format (keys: {', '.join(sorted(rec.data)[:8])}).",
+                    rec.locate(""), rec, ""))
         return findings, stats
+
+    def _jobs_for(self, path: str, reader: Any, head: list[Record | Problem]) -> int:
+        """Processes for one file: only JSONL is split, and only when it pays (or is asked for)."""
+        if reader is not read_jsonl or any(isinstance(i, Problem) and i.fatal for i in head):
+            return 1
+        if "fork" not in mp.get_all_start_methods():
+            return 1
+        jobs = self.settings.jobs
+        if jobs == 0:
+            return min(os.cpu_count() or 1, 8) if os.path.getsize(path) >= PARALLEL_MIN_BYTES else 1
+        return max(1, jobs)
+
+    def _scan(self, items: Iterable[Record | Problem], ctx: Context) -> "_Chunk":
+        """Structure checks, normalisation, record rules and fact collection over `items`."""
+        chunk = _Chunk(facts={r.code: [] for r in self.dataset_rules})
+        findings = chunk.findings
+        dominant = ctx.file_format
+        pending: list[Example] = []
+        for item in items:
+            if isinstance(item, Problem):
+                findings.append(self._problem(ctx.path, item))
+                continue
+            chunk.records += 1
+            fmt = self._check_structure(item, dominant, findings, chunk.unknown)
+            if fmt is None:
+                continue
+            chunk.formats[fmt] += 1
+            example, defects = normalise(item, fmt)
+            for d in defects:
+                findings.append(self._reader_finding(d.code, d.message, item.locate(d.pointer), item, d.pointer))
+            if defects and any(d.code == "FTP005" for d in defects):
+                continue
+            pending.append(example)
+            if len(pending) >= BATCH_RECORDS:
+                self._run_batch(pending, ctx, findings, chunk.facts)
+        self._run_batch(pending, ctx, findings, chunk.facts)
+        return chunk
 
     def _check_structure(self, record: Record, dominant: str | None, findings: list[Finding],
                          unknown: list[Record]) -> str | None:
@@ -349,6 +381,40 @@ class Linter:
         cls = self.selection.rules[code]
         return Finding(cls.code, cls.name, cls.severity, message, location,
                        fingerprint=fingerprint(code, pointer, record_digest(record)))
+
+
+@dataclass
+class _Chunk:
+    """What scanning part of a file produces; chunks merge in file order."""
+
+    findings: list[Finding] = field(default_factory=list)
+    records: int = 0
+    formats: Counter = field(default_factory=Counter)
+    unknown: list[Record] = field(default_factory=list)
+    facts: dict[str, list[Any]] = field(default_factory=dict)
+
+
+# Set in the parent right before forking; the workers inherit it (nothing is pickled but results).
+_FORK_STATE: tuple[Linter, str, str, Context] | None = None
+
+
+def _scan_range(bounds: tuple[int, int, int]) -> _Chunk:
+    linter, path, display, ctx = _FORK_STATE  # type: ignore[misc]
+    start, end, first_line = bounds
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        return linter._scan(iter_jsonl_lines(fh, display, first_line, end, linter.settings.max_line_bytes), ctx)
+
+
+def _scan_parallel(linter: Linter, path: str, display: str, ctx: Context, jobs: int) -> list[_Chunk]:
+    global _FORK_STATE
+    chunks = jsonl_chunks(path, jobs * 4)  # several per worker: uneven records still balance
+    _FORK_STATE = (linter, path, display, ctx)
+    try:
+        with mp.get_context("fork").Pool(jobs) as pool:
+            return pool.map(_scan_range, chunks, chunksize=1)
+    finally:
+        _FORK_STATE = None
 
 
 def _chain(first: list, rest: Iterator) -> Iterator:

@@ -131,39 +131,82 @@ def _diagnose_json_error(raw: bytes, line: int) -> Problem:
 
 
 def read_jsonl(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Record | Problem]:
-    loads = orjson.loads
     with open(path, "rb") as fh:
-        head = fh.read(8192)
-        fh.seek(0)
-        problem = sniff_encoding_problem(head)
+        problem = sniff_encoding_problem(fh.read(8192))
         if problem:
             yield problem
             return
-        index = 0
-        for lineno, raw in enumerate(fh, 1):
-            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                yield Problem("FTP002", "UTF-8 byte-order mark at the start of the file; some "
-                              "loaders read it as part of the first key. Remove it.", 1, 1, 2)
-                raw = raw[3:]
-            if len(raw) > max_line_bytes:
-                yield Problem("FTP008", f"Line is {len(raw):,} bytes, over the limit of "
-                              f"{max_line_bytes:,}; it was not parsed.", lineno)
-                index += 1
-                continue
-            try:
-                data = loads(raw)
-            except orjson.JSONDecodeError:
-                if not raw.strip():
-                    continue  # blank lines are tolerated by every JSONL loader
-                yield _diagnose_json_error(raw, lineno)
-                index += 1
-                continue
-            except RecursionError:
-                yield Problem("FTP001", "Invalid JSON: nesting too deep to parse.", lineno)
-                index += 1
-                continue
-            yield Record(display, index, data, lineno, 1, raw=raw)
-            index += 1
+        fh.seek(0)
+        yield from iter_jsonl_lines(fh, display, 1, None, max_line_bytes)
+
+
+def iter_jsonl_lines(fh: Any, display: str, first_line: int, end_offset: int | None,
+                     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Record | Problem]:
+    """Parse JSONL lines from the current position of `fh` up to `end_offset` (a line start).
+
+    The record index of a JSONL record is its 0-based line number, so chunks read by
+    different processes agree with a sequential read.
+    """
+    loads = orjson.loads
+    pos = fh.tell()
+    lineno = first_line - 1
+    for raw in fh:
+        if end_offset is not None and pos >= end_offset:
+            break
+        pos += len(raw)
+        lineno += 1
+        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            yield Problem("FTP002", "UTF-8 byte-order mark at the start of the file; some "
+                          "loaders read it as part of the first key. Remove it.", 1, 1, 2)
+            raw = raw[3:]
+        if len(raw) > max_line_bytes:
+            yield Problem("FTP008", f"Line is {len(raw):,} bytes, over the limit of "
+                          f"{max_line_bytes:,}; it was not parsed.", lineno)
+            continue
+        try:
+            data = loads(raw)
+        except orjson.JSONDecodeError:
+            if not raw.strip():
+                continue  # blank lines are tolerated by every JSONL loader
+            yield _diagnose_json_error(raw, lineno)
+            continue
+        except RecursionError:
+            yield Problem("FTP001", "Invalid JSON: nesting too deep to parse.", lineno)
+            continue
+        yield Record(display, lineno - 1, data, lineno, 1, raw=raw)
+
+
+def jsonl_chunks(path: str, pieces: int) -> list[tuple[int, int, int]]:
+    """Split a JSONL file into about `pieces` (start, end, first_line) byte ranges on line starts."""
+    size = os.path.getsize(path)
+    step = max(1, size // max(1, pieces))
+    bounds = [0]
+    line_at = [1]
+    with open(path, "rb") as fh:
+        lines = 1
+        pos = 0
+        target = step
+        block = 1 << 22
+        while target < size:
+            # count newlines up to `target`, then move to the next line start
+            while pos < target:
+                buf = fh.read(min(block, target - pos))
+                if not buf:
+                    break
+                lines += buf.count(b"\n")
+                pos += len(buf)
+            rest = fh.readline()
+            if not rest:
+                break
+            pos += len(rest)
+            lines += rest.count(b"\n")
+            if pos >= size:
+                break
+            bounds.append(pos)
+            line_at.append(lines)
+            target = max(pos + 1, target + step)
+    bounds.append(size)
+    return [(bounds[i], bounds[i + 1], line_at[i]) for i in range(len(bounds) - 1)]
 
 
 def read_json(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Record | Problem]:
