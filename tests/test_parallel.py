@@ -16,6 +16,7 @@ def _dataset(tmp_path: Path) -> Path:
         a = f"Answer {i % 170}: knead, proof, bake." if i % 13 else " "
         recs.append({"messages": [{"role": "user", "content": u}, {"role": "assistant", "content": a}]})
     recs[17] = ["not", "an", "object"]
+    recs[300] = recs[5]
     recs[230] = {"messages": [{"role": "customer", "content": "hi"}, {"role": "assistant", "content": "As an AI language model, no."}]}
     f = write_jsonl(tmp_path / "train.jsonl", recs)
     with f.open("a") as fh:
