@@ -31,6 +31,7 @@ def parse(line: str) -> tuple[str, dict[str, str], str]:
 
 
 def test_one_annotation_per_finding_at_the_same_place(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()  # the source root, whatever lies above the temporary directory
     write_planted_jsonl(tmp_path / "train.jsonl", planted_records())
     findings = lint_json("--fail-on", "never", "train.jsonl", cwd=tmp_path)
     result = run_cli("check", "--format", "github", "train.jsonl", cwd=tmp_path)
@@ -63,6 +64,7 @@ def test_escaping_of_data_and_properties() -> None:
 
 
 def test_file_with_special_characters_end_to_end(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
     write_planted_jsonl(tmp_path / "a,b:c.jsonl", planted_records(clean=10))
     result = run_cli("check", "--format", "github", "a,b:c.jsonl", cwd=tmp_path)
     files = {parse(line)[1]["file"] for line in result.stdout.splitlines() if line.startswith("::")}

@@ -198,6 +198,7 @@ def sarif_of(tmp: Path, *paths: str, extra: tuple[str, ...] = ()) -> dict:
 # --- tests ------------------------------------------------------------------------------------
 @pytest.fixture
 def planted(tmp_path: Path) -> Path:
+    (tmp_path / ".git").mkdir()  # the source root, whatever lies above the temporary directory
     write_planted_jsonl(tmp_path / "train.jsonl", planted_records())
     write_planted_json(tmp_path / "chat.json", planted_records(seed=11))
     return tmp_path
