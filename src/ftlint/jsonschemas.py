@@ -70,8 +70,7 @@ def compile_schema(schema: Any, source: str, base_dir: str | None = None) -> Any
     try:
         cls.check_schema(schema)
     except SchemaError as exc:
-        where = json_path(exc.absolute_path) if exc.absolute_path else "the top level"
-        raise UsageError(f"{source}: invalid JSON Schema at {where}: {_shorten(exc.message)}") from None
+        raise UsageError(f"{source}: invalid JSON Schema: {schema_error_text(exc)}") from None
     kwargs: dict[str, Any] = {"format_checker": cls.FORMAT_CHECKER}
     if base_dir is not None:
         kwargs["registry"] = _local_registry(base_dir, source)
@@ -205,12 +204,12 @@ class ValidatorCache:
     """Validators for schemas found in the data (tool parameters), one per distinct schema."""
 
     def __init__(self, check_formats: bool = True, max_size: int = 4096) -> None:
-        self._cache: dict[bytes, tuple[Any, str | None]] = {}
+        self._cache: dict[bytes, tuple[Any, SchemaProblem | None]] = {}
         self._max = max_size
         self.check_formats = check_formats
 
-    def get(self, schema: Any) -> tuple[Any, str | None]:
-        """(validator, None) or (None, why the schema is not valid JSON Schema)."""
+    def get(self, schema: Any) -> tuple[Any, "SchemaProblem | None"]:
+        """(validator, None) or (None, where and why the schema is not valid JSON Schema)."""
         try:
             key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
         except (TypeError, orjson.JSONEncodeError):
@@ -223,12 +222,12 @@ class ValidatorCache:
             self._cache[key] = hit
         return hit
 
-    def _compile(self, schema: Any) -> tuple[Any, str | None]:
+    def _compile(self, schema: Any) -> tuple[Any, "SchemaProblem | None"]:
         from jsonschema import Draft202012Validator
         from jsonschema.exceptions import SchemaError
 
         if not isinstance(schema, (dict, bool)):
-            return None, f"a schema must be an object, not {_type_name(schema)}"
+            return None, SchemaProblem("", f"a schema must be an object, not {_type_name(schema)}")
         cls = Draft202012Validator
         if isinstance(schema, dict) and isinstance(schema.get("$schema"), str):
             from jsonschema.validators import validator_for
@@ -237,11 +236,29 @@ class ValidatorCache:
         try:
             cls.check_schema(schema)
         except SchemaError as exc:
-            where = json_path(exc.absolute_path) if exc.absolute_path else "its top level"
-            return None, f"at {where}: {_shorten(exc.message)}"
+            return None, SchemaProblem(join_pointer("", *exc.absolute_path), schema_error_text(exc))
         except RecursionError:
-            return None, "nested too deeply"
+            return None, SchemaProblem("", "nested too deeply")
         return cls(schema, format_checker=cls.FORMAT_CHECKER if self.check_formats else None), None
+
+
+@dataclass(frozen=True)
+class SchemaProblem:
+    """Why a schema is not valid JSON Schema; `pointer` is the offending spot inside it."""
+
+    pointer: str
+    message: str
+
+
+def schema_error_text(exc: Any) -> str:
+    """A readable sentence for a meta-schema error (jsonschema's own text for a bad `type` is
+    "'strng' is not valid under any of the given schemas")."""
+    tokens = list(exc.absolute_path)
+    where = json_path(tokens) if tokens else "the top level"
+    if tokens and tokens[-1] == "type" and isinstance(exc.instance, (str, list)):
+        return (f"at {where}: {_SHORT.repr(exc.instance)} is not a JSON Schema type (string, number, "
+                "integer, boolean, object, array, null)")
+    return f"at {where}: {_shorten(exc.message)}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -273,7 +273,8 @@ def _analyse_parameters(fn: dict, fn_rel: str, label: str, ts: ToolSet) -> tuple
         ts.dialect.append((where, f"tool `{label}` " + " and ".join(notes)))
     validator, problem = _VALIDATORS.get(schema)
     if problem:
-        ts.problems.append((p_rel, f"tool `{label}`: `parameters` is not a valid JSON Schema: {problem}"))
+        ts.problems.append((p_rel + problem.pointer, f"tool `{label}`: `parameters` is not a valid JSON Schema "
+                            f"{problem.message}"))
         return None, None
     top = schema.get("type")
     if top is not None and top != "object":
@@ -792,6 +793,8 @@ class ToolCallIdMismatch(Rule):
             reply_ids = {turns[k].tool_call_id for k in following}
             if None in reply_ids:
                 continue  # replies without ids are matched by position; nothing to compare
+            if reply_ids - {c.call_id for c in calls}:
+                continue  # a reply with a wrong id is reported above; one finding per defect
             for c in calls:
                 if c.call_id and c.call_id not in reply_ids and c.id_rel:
                     yield _finding(self, record, record.locate(c.id_rel),
