@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -258,8 +259,8 @@ def test_plan_in_context_drives_sequence_len_and_dialect(monkeypatch: pytest.Mon
     data = write_jsonl(tmp_path / "train.jsonl", [conv("Hello", "Hi"), conv("Explain " * 40, "Because " * 10)])
     plan = TrainingPlan(dialect="axolotl", base_model=str(CHATML_DIR), sequence_len=48)
 
-    def fake_load(path: str, display: str, settings):  # until the config loader lands
-        return configs.ConfigDocument(path, display, {}, "axolotl", plan, [configs.DatasetRef(str(data))])
+    def fake_load(path: str, display: str, settings):  # the engine's view of a loaded config
+        return SimpleNamespace(findings=[], plan=plan, datasets=[configs.DatasetRef(str(data))])
 
     monkeypatch.setattr(configs, "load_config", fake_load)
     cfg = tmp_path / "train.yml"
