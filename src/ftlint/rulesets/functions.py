@@ -23,6 +23,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from importlib import metadata
+from types import SimpleNamespace
 from typing import Any, Callable, Iterable
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class FunctionContext:
     document: Any = None                # the document the `given` path ran on
     services: dict[str, Any] = field(default_factory=dict)
     ruleset_dir: str = ""               # folder of the ruleset file (for relative schema files)
+    plan: Any = None                    # the training plan when linting through a config
 
 
 RecordFunction = Callable[[Any, dict[str, Any], FunctionContext], Iterable[Any] | None]
@@ -180,7 +182,7 @@ def _measure(value: Any, unit: str, ctx: FunctionContext) -> tuple[float, str] |
         if unit == "bytes":
             return len(value.encode("utf-8")), "bytes"
         if unit == "tokens":
-            counter, why = token_counter(ctx.services)
+            counter, why = token_counter(ctx.services, ctx.plan)
             if counter is not None:
                 return counter(value), "tokens"
             return math.ceil(len(value) / CHARS_PER_TOKEN), f"tokens (estimated at {CHARS_PER_TOKEN} characters per token: {why})"
@@ -282,36 +284,33 @@ def _prepare_count(options: dict[str, Any]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
-# Tokens: use ftlint.tokens when it is installed and a tokenizer is configured.
+# Tokens: ftlint.tokens' tokenizer for the run when one is configured, else an estimate.
 
 
-def token_counter(services: dict[str, Any]) -> tuple[Callable[[str], int] | None, str]:
-    """A `text -> token count` callable from the run's services, or None and the reason."""
-    cached = services.get("_ruleset_token_counter")
-    if cached is not None:
-        return cached
-    result = _resolve_token_counter(services)
-    services["_ruleset_token_counter"] = result
-    return result
+def token_counter(services: dict[str, Any], plan: Any = None) -> tuple[Callable[[str], int] | None, str]:
+    """A `text -> token count` callable from the run's tokenizer, or None and the reason."""
+    key = ("_ruleset_token_counter", id(plan))
+    if key not in services:
+        services[key] = _resolve_token_counter(services, plan)
+    return services[key]
 
 
-def _resolve_token_counter(services: dict[str, Any]) -> tuple[Callable[[str], int] | None, str]:
-    settings = services.get("settings")
-    if settings is None or not (getattr(settings, "tokenizer", None) or getattr(settings, "model", None)):
-        return None, "no tokenizer configured (--tokenizer or --model)"
+def _resolve_token_counter(services: dict[str, Any], plan: Any) -> tuple[Callable[[str], int] | None, str]:
     try:
-        import ftlint.tokens as tokens  # written in parallel; optional here
+        from ..tokens import service_for  # the model's tokenizer, shared with the FTT rules
     except ImportError:
         return None, "token counting (ftlint.tokens) is not installed"
+    shim = SimpleNamespace(services=services, plan=plan, path="")
     try:
-        counter = tokens.text_counter(services)  # type: ignore[attr-defined]
-    except AttributeError:
-        return None, "ftlint.tokens has no text_counter()"
+        svc = service_for(shim)
     except Exception as exc:  # a tokenizer that cannot load: estimate, and say why
         return None, f"the tokenizer could not be loaded ({exc})"
-    if counter is None:
-        return None, "the configured tokenizer is not available offline"
-    return counter, ""
+    if svc is None:
+        return None, "no tokenizer configured (--tokenizer or --model)"
+    if svc.tokenizer is None:
+        return None, svc.approx_reason or "the tokenizer is not available offline"
+    tok = svc.tokenizer
+    return (lambda text: len(tok.encode(text, add_special_tokens=False).ids)), ""
 
 
 # --------------------------------------------------------------------------------------------

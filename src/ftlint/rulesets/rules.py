@@ -124,7 +124,7 @@ class YamlRecordRule(YamlRule):
         for then in self.spec.then:
             for target, tpath in self._targets(doc, then):
                 pointer = to_pointer(tpath)
-                fctx = FunctionContext(self.code, ctx.path, pointer, doc, ctx.services, self.ruleset_dir)
+                fctx = FunctionContext(self.code, ctx.path, pointer, doc, ctx.services, self.ruleset_dir, ctx.plan)
                 for problem in normalise_problems(then.fn(target, then.options, fctx)):
                     where = to_pointer(tpath + tuple(problem.path)) if problem.path else pointer
                     msg = self.message(target, where, problem.message)

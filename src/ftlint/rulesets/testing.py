@@ -155,6 +155,8 @@ def _run_case(classes: dict[str, Any], rs: Ruleset, spec: RuleSpec, case: TestCa
         result.detail = f"expected findings at {_describe(expected)}, got {_describe(found)}"
         if mine:
             result.detail += f" (first message: {mine[0].message})"
+        elif stopped:
+            result.detail += f" (the record was not checked: {stopped[0].code} {stopped[0].message})"
     return result
 
 
