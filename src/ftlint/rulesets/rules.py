@@ -226,16 +226,17 @@ class YamlDatasetRule(YamlRule):
         else:
             groups = [(p, [(p, line) for line in lines]) for p, lines in applicable]
             noun = "the file"
+        thing = "records" if all(g.text.strip() == "$" for g in self.spec.given) else "matching records"
         for path, items in groups:
             n = len(items)
             if lo is not None and n < lo:
                 line = items[0][1] if items else 1
-                error = f"{noun} has {n:,} matching record{'s' if n != 1 else ''}, fewer than the minimum of {lo:,}"
+                error = f"{noun} has {n:,} {thing if n != 1 else thing[:-1]}, fewer than the minimum of {lo:,}"
                 yield self.finding_at(Location(path, line, 1, line, 2, ""), self.message(n, "", error),
                                       severity=self.severity_for(path), key=f"{path}:min")
             if hi is not None and n > hi:
                 over_path, line = items[hi]
-                error = (f"{noun} has {n:,} matching records, more than the maximum of {hi:,}; "
+                error = (f"{noun} has {n:,} {thing}, more than the maximum of {hi:,}; "
                          f"this is the first record over the limit")
                 yield self.finding_at(Location(over_path, line, 1, line, 2, ""), self.message(n, "", error),
                                       severity=self.severity_for(over_path), key=f"{path}:max")
