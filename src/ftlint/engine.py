@@ -266,6 +266,7 @@ class Linter:
         findings = chunk.findings
         dominant = ctx.file_format
         pending: list[Example] = []
+        rules_by_format: dict = {}
         for item in items:
             if isinstance(item, Problem):
                 findings.append(self._problem(ctx.path, item))
@@ -282,8 +283,8 @@ class Linter:
                 continue
             pending.append(example)
             if len(pending) >= BATCH_RECORDS:
-                self._run_batch(pending, ctx, findings, chunk.facts)
-        self._run_batch(pending, ctx, findings, chunk.facts)
+                self._run_batch(pending, ctx, findings, chunk.facts, rules_by_format)
+        self._run_batch(pending, ctx, findings, chunk.facts, rules_by_format)
         return chunk
 
     def _check_structure(self, record: Record, dominant: str | None, findings: list[Finding],
@@ -310,44 +311,59 @@ class Linter:
                 "load one format per file.", record.locate(""), record, ""))
         return fmt
 
+    def _rules_for(self, fmt: str, ctx: Context, cache: dict[str, tuple[list[Rule], list[Rule]]]) -> tuple[list[Rule], list[Rule]]:
+        """(record rules, dataset rules) that apply to `fmt` in this file; decided once per format."""
+        rules = cache.get(fmt)
+        if rules is None:
+            def applies(rule: Rule) -> bool:
+                if rule.formats is not None and fmt not in rule.formats:
+                    return False
+                ctx.options = rule.options
+                try:
+                    return rule.active(ctx)
+                except Exception:
+                    return True  # let the rule run and report its own failure
+            rules = cache[fmt] = ([r for r in self.record_rules if applies(r)],
+                                  [r for r in self.dataset_rules if applies(r)])
+        return rules
+
     def _run_batch(self, batch: list[Example], ctx: Context, findings: list[Finding],
-                   file_facts: dict[str, list[Any]]) -> None:
+                   file_facts: dict[str, list[Any]], cache: dict | None = None) -> None:
         """Let rules with a `prepare_batch(examples, ctx)` hook work on a batch at once (e.g. one
         parallel tokeniser call), then run the rules example by example."""
         if not batch:
             return
-        for rule in self.record_rules + self.dataset_rules:
-            hook = getattr(rule, "prepare_batch", None)
-            if hook is not None:
-                ctx.options = rule.options
-                try:
-                    hook(batch, ctx)
-                except Exception:  # the rule computes per example instead and reports its own failure
-                    pass
+        cache = {} if cache is None else cache
+        hooked: set[int] = set()
         for example in batch:
-            self._run_record_rules(example, ctx, findings, file_facts)
+            for rule in (r for group in self._rules_for(example.format, ctx, cache) for r in group):
+                hook = getattr(rule, "prepare_batch", None)
+                if hook is not None and id(rule) not in hooked:
+                    hooked.add(id(rule))
+                    ctx.options = rule.options
+                    try:
+                        hook(batch, ctx)
+                    except Exception:  # the rule computes per example instead and reports its own failure
+                        pass
+        for example in batch:
+            self._run_record_rules(example, ctx, findings, file_facts, cache)
         batch.clear()
 
     def _run_record_rules(self, example: Example, ctx: Context, findings: list[Finding],
-                          file_facts: dict[str, list[Any]]) -> None:
-        fmt = example.format
-        path = ctx.path
-        for rule in self.record_rules:
-            if rule.formats is not None and fmt not in rule.formats:
-                continue
+                          file_facts: dict[str, list[Any]], cache: dict) -> None:
+        record_rules, dataset_rules = self._rules_for(example.format, ctx, cache)
+        for rule in record_rules:
             ctx.options = rule.options
             try:
                 findings.extend(rule.check(example, ctx))
             except Exception as exc:  # a broken rule is a finding, not a crash
-                findings.append(self._internal_error(rule, example.record.locate(""), exc))
-        for rule in self.dataset_rules:
-            if rule.formats is not None and fmt not in rule.formats:
-                continue
+                findings.append(self._internal_error(rule, example.record, exc))
+        for rule in dataset_rules:
             ctx.options = rule.options
             try:
                 fact = rule.collect(example, ctx)
             except Exception as exc:
-                findings.append(self._internal_error(rule, example.record.locate(""), exc))
+                findings.append(self._internal_error(rule, example.record, exc))
                 continue
             if fact is not None:
                 file_facts[rule.code].append(fact)
@@ -360,13 +376,19 @@ class Linter:
         except Exception as exc:
             return [self._internal_error(rule, Location(path or "<dataset>"), exc)]
 
-    def _internal_error(self, rule: Rule, location: Location, exc: Exception) -> Finding:
+    def _internal_error(self, rule: Rule, where: Record | Location, exc: Exception) -> Finding:
         detail = f"{type(exc).__name__}: {exc}"
         if self.debug:
             detail += "\n" + traceback.format_exc()
+        if isinstance(where, Record):
+            from .rule import record_digest
+
+            location, key = where.locate(""), record_digest(where)
+        else:
+            location, key = where, where.path
         return Finding("FTX001", "internal-error", Severity.ERROR,
                        f"Rule {rule.code} ({rule.name}) failed on this input: {detail}. Please report it.",
-                       location, fingerprint=fingerprint("FTX001", rule.code, f"{location.path}:{location.line}"))
+                       location, fingerprint=fingerprint("FTX001", rule.code, key))
 
     def _problem(self, display: str, p: Problem) -> Finding:
         cls = self.selection.rules[p.code]

@@ -101,6 +101,14 @@ class Rule:
                        properties or {})
 
     # --- the checks (override one, by scope) ---------------------------------------------
+    def active(self, ctx: Context) -> bool:
+        """Whether the rule has work to do in this file (asked once per file and format).
+
+        Rules that need something optional (a tokenizer, a schema) return False when it is not
+        configured, so they cost nothing per record.
+        """
+        return True
+
     def check(self, example: "Example", ctx: Context) -> Iterator[Finding]:  # record scope
         return iter(())
 

@@ -364,6 +364,10 @@ class ResponseEchoesPrompt(Rule):
         if len(r) >= self.options["min_chars"] and len(r) >= 0.5 * len(p) and r in p:
             return "is copied verbatim from"
         if len(r) >= self.options["min_chars"] and 0.8 <= len(r) / len(p) <= 1.25 and len(p) < 5000:
+            # Word overlap first (C-speed set operations); the character diff only for close pairs.
+            pw, rw = set(p.split()), set(r.split())
+            if len(pw & rw) < self.options["threshold"] * max(len(pw), len(rw)):
+                return None
             m = SequenceMatcher(None, p, r, autojunk=False)
             if m.quick_ratio() >= self.options["threshold"] and m.ratio() >= self.options["threshold"]:
                 return "is nearly identical to"

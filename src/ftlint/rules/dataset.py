@@ -16,16 +16,22 @@ def _digest(text: str) -> bytes:
     return hashlib.blake2b(" ".join(text.split()).lower().encode("utf-8", "replace"), digest_size=16).digest()
 
 
-def _example_text(example: Example) -> str:
-    return "\x1e".join(f"{t.role}\x1f{t.text}" for t in example.all_turns())
+def _example_digest(example: Example) -> bytes:
+    """Digest of the whole example, normalised; computed once and shared by the rules."""
+    key = example.cache.get("digest")
+    if key is None:
+        key = example.cache["digest"] = _digest("\x1e".join(f"{t.role}\x1f{t.text}" for t in example.all_turns()))
+    return key
 
 
-def _prompt_and_answer(example: Example) -> tuple[str, str] | None:
-    last = example.last_assistant_index()
-    if last is None:
-        return None
-    prompt = "\x1e".join(f"{t.role}\x1f{t.text}" for t in example.turns[:last])
-    return prompt, example.turns[last].text
+def _prompt_answer_digests(example: Example) -> tuple[bytes, bytes] | None:
+    """Digests of (prompt turns, final answer), or None without an answer or a prompt."""
+    if "prompt_answer" not in example.cache:
+        last = example.last_assistant_index()
+        prompt = "\x1e".join(f"{t.role}\x1f{t.text}" for t in example.turns[:last]) if last is not None else ""
+        example.cache["prompt_answer"] = (
+            (_digest(prompt), _digest(example.turns[last].text)) if last is not None and prompt.strip() else None)
+    return example.cache["prompt_answer"]
 
 
 class ExampleCount(Rule):
@@ -112,7 +118,7 @@ class DuplicateExample(Rule):
     tags = ("dataset", "duplicates")
 
     def collect(self, example: Example, ctx: Context) -> _Fact:
-        return _Fact(_digest(_example_text(example)), RecordRef.of(example.record))
+        return _Fact(_example_digest(example), RecordRef.of(example.record))
 
     def finish(self, facts: dict[str, list[_Fact]], ctx: Context) -> Iterator[Finding]:
         for path, items in facts.items():
@@ -164,10 +170,10 @@ class ConflictingResponses(Rule):
     formats = ("alpaca", "openai", "sharegpt", "prompt_completion")
 
     def collect(self, example: Example, ctx: Context) -> _Fact | None:
-        pa = _prompt_and_answer(example)
-        if pa is None or not pa[0].strip():
+        pa = _prompt_answer_digests(example)
+        if pa is None:
             return None
-        return _Fact(_digest(pa[0]), RecordRef.of(example.record), _digest(pa[1]))
+        return _Fact(pa[0], RecordRef.of(example.record), pa[1])
 
     def finish(self, facts: dict[str, list[_Fact]], ctx: Context) -> Iterator[Finding]:
         for path, items in facts.items():
@@ -215,8 +221,8 @@ class TrainEvalOverlap(Rule):
     def collect(self, example: Example, ctx: Context) -> _Fact | None:
         if ctx.split is None:
             return None
-        pa = _prompt_and_answer(example)
-        key = _digest(pa[0]) if pa and pa[0].strip() else _digest(_example_text(example))
+        pa = _prompt_answer_digests(example)
+        key = pa[0] if pa else _example_digest(example)
         return _Fact(key, RecordRef.of(example.record))
 
     def finish(self, facts: dict[str, list[_Fact]], ctx: Context) -> Iterator[Finding]:
