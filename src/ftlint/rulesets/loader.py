@@ -347,7 +347,9 @@ def parse_ruleset(path: Path) -> Ruleset:
             table[raw[key]] = where + (key,)
         rs.rules.append(_rule(raw, where, rs, marks))
     for i, raw in enumerate(data.get("overrides") or []):
-        rs.overrides.append(Override(tuple(_as_list(raw["files"])), dict(raw["rules"]), display, ("overrides", i)))
+        # YAML 1.1 reads a bare `off` as false.
+        settings = {str(k): ("off" if v is False else v) for k, v in raw["rules"].items()}
+        rs.overrides.append(Override(tuple(_as_list(raw["files"])), settings, display, ("overrides", i)))
     return rs
 
 
