@@ -149,3 +149,14 @@ def test_corpus_reads_without_internal_error(corpus: Path) -> None:
     findings = lint_json(str(corpus))
     assert not [f for f in findings if f["code"] == "FTX001"]
     assert findings  # the real corpus does contain real problems (placeholders, duplicates, …)
+
+
+def test_rules_doc_is_up_to_date() -> None:
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_rules_doc.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
