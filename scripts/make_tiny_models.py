@@ -20,20 +20,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
-# ChatML, as Qwen uses it, with generation markers around what the assistant writes.
-CHATML_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{%- if message['role'] == 'assistant' -%}"
-    "{{- '<|im_start|>assistant\\n' -}}"
-    "{%- generation -%}{{- message['content'] + '<|im_end|>' -}}{%- endgeneration -%}"
-    "{{- '\\n' -}}"
-    "{%- else -%}"
-    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' -}}"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
-)
-
 MODELS = {
     # name: (transformers config class, vocab size, extra config)
     "tiny-llama": ("LlamaConfig", 1024, dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
@@ -84,7 +70,9 @@ def build_tokenizer(vocab_size: int, lines: list[str]):
     tok.train_from_iterator(lines, trainer=trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                    bos_token=None, unk_token=None)
-    fast.chat_template = CHATML_TEMPLATE
+    from ftlint.smoke.templates import CHATML
+
+    fast.chat_template = CHATML
     fast.model_max_length = 2048
     return fast
 

@@ -65,7 +65,20 @@ def _write(text: str, output: str | None) -> None:
         click.echo(text)
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """`ftlint --smoke CONFIG [smoke options]` is spelled out as `ftlint smoke CONFIG [smoke options]`,
+    so the smoke's own options (--format, --steps, ...) work after the shortcut too."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and "smoke" in self.commands:
+            if args[0] == "--smoke" and len(args) > 1:
+                args = ["smoke", *args[1:]]
+            elif args[0].startswith("--smoke="):
+                args = ["smoke", args[0].split("=", 1)[1], *args[1:]]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_Main, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ftlint")
 @click.option("--smoke", "smoke_config", metavar="CONFIG", type=click.Path(),
               help="Shortcut for `ftlint smoke CONFIG`: a real short QLoRA training run.")
