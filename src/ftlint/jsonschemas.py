@@ -399,7 +399,8 @@ def parse_json(text: str) -> tuple[Any, ParseFailure | None]:
     except json.JSONDecodeError as exc:
         if not text.strip():
             return None, ParseFailure("it is empty", 0)
-        return None, ParseFailure(exc.msg, exc.pos)
+        msg = exc.msg[: -len(" starting at")] if exc.msg.endswith(" starting at") else exc.msg
+        return None, ParseFailure(msg, exc.pos)
     except _ConstantError as exc:
         return None, ParseFailure(f"{exc.name} is not a JSON value", max(text.find(exc.name), 0))
     except RecursionError:
