@@ -88,6 +88,7 @@ class Marks:
     def __init__(self, display: str) -> None:
         self.display = display
         self.positions: dict[tuple, tuple[int, int]] = {}
+        self.styles: dict[tuple, str | None] = {}   # scalar quoting style, for columns inside values
         self.key_positions: dict[tuple, tuple[int, int]] = {}
 
     def at(self, path: tuple, key: bool = False) -> tuple[int, int]:
@@ -130,6 +131,8 @@ def load_yaml(text: str, display: str) -> tuple[Any, Marks]:
 
 def _walk(node: yaml.Node, path: tuple, marks: Marks) -> None:
     marks.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.ScalarNode):
+        marks.styles[path] = node.style
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
@@ -172,12 +175,30 @@ def _where(path: tuple) -> str:
     return out or "ruleset"
 
 
+def _descend(err: Any) -> Any:
+    """For oneOf/anyOf, report the problem inside the branch meant for this kind of value
+    (an object `then`, not the list form) instead of "not valid under any of the schemas"."""
+    from jsonschema.exceptions import best_match
+
+    while err.validator in ("oneOf", "anyOf") and err.context:
+        branches: dict[Any, list] = {}
+        for sub in err.context:
+            branches.setdefault(sub.relative_schema_path[0] if sub.relative_schema_path else 0, []).append(sub)
+        # A branch whose only complaint is the value's type is the wrong branch.
+        fitting = [errs for errs in branches.values()
+                   if not any(e.validator == "type" and not e.relative_path for e in errs)]
+        if len(fitting) != 1:
+            return best_match([err]) or err
+        err = min(fitting[0], key=lambda e: (-len(e.absolute_path), e.validator == "if"))
+    return err
+
+
 def schema_errors(data: Any, marks: Marks) -> list[RulesetError]:
-    from jsonschema.exceptions import best_match, relevance
+    from jsonschema.exceptions import relevance
 
     out: list[RulesetError] = []
     for err in sorted(_validator().iter_errors(data), key=relevance):
-        err = best_match([err]) or err
+        err = _descend(err)
         path = tuple(err.absolute_path)
         message = err.message
         key = False
@@ -369,6 +390,10 @@ def _rule(raw: dict[str, Any], where: tuple, rs: Ruleset, marks: Marks) -> RuleS
             givens.append(compile_path(text))
         except JSONPathError as exc:
             line, col = marks.at(gpath)
+            style = marks.styles.get(gpath, "?")
+            if style in (None, "'", '"') and "\n" not in text and "\\" not in text and "''" not in text:
+                # The column of the offending character itself (a quote shifts the text by one).
+                col += exc.column - (1 if style is None else 0)
             raise RulesetError(marks.display, line, col, f"given {text!r}: {exc} (at column {exc.column} of the path)") from None
     thens: list[ThenSpec] = []
     raw_then = raw["then"]
