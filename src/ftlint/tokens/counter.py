@@ -149,7 +149,10 @@ class TokenService:
         if self.approximate:
             return f"approximate (~{APPROX_CHARS_PER_TOKEN:g} characters per token)"
         assert self.files is not None
-        return f"{self.spec} ({self.files.origin}; template: {self.template.origin if self.template else '-'})"
+        where = self.files.origin.split(" (")[0]  # "folder x" / "Hugging Face cache" / "Hugging Face hub"
+        where = "local " + where.split(" ")[0] if where.startswith(("folder", "file")) else where
+        template = self.template.origin.replace(f" of {self.spec}", "") if self.template else "-"
+        return f"{self.spec} ({where}; template: {template})"
 
     def once(self, code: str, key: str) -> bool:
         """True the first time (code, key) is asked for: one-per-file/run notes."""
