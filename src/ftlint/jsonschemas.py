@@ -150,6 +150,7 @@ class SchemaStore:
 
     def __init__(self, settings: "Settings") -> None:
         config_dir = os.path.dirname(os.path.abspath(settings.source)) if settings.source else None
+        self._config_dir = config_dir
         self._compiled: dict[str, UserSchema] = {}
         self.response = self._load(settings.response_schema, config_dir)
         self.response_by_glob = [(glob, self._load(p, config_dir, from_config=True))
@@ -180,9 +181,13 @@ class SchemaStore:
         """The response schema of a file: the first matching `response-schemas` glob, else the default."""
         if display_path not in self._per_file:
             chosen = self.response
-            name = display_path.rsplit("/", 1)[-1]
+            # Globs match the path as displayed, the file name, or the path from the config's folder.
+            names = {display_path, display_path.rsplit("/", 1)[-1]}
+            if self._config_dir:
+                rel = os.path.relpath(os.path.abspath(display_path), self._config_dir)
+                names.add(rel.replace(os.sep, "/"))
             for glob, schema in self.response_by_glob:
-                if fnmatch.fnmatch(display_path, glob) or fnmatch.fnmatch(name, glob):
+                if any(fnmatch.fnmatch(n, glob) for n in names):
                     chosen = schema
                     break
             self._per_file[display_path] = chosen
