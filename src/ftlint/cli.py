@@ -127,6 +127,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--quiet", "-q", is_flag=True, help="Only the summary line.")
 @click.option("--no-color", is_flag=True, help="No ANSI colours.")
 @click.option("--gpu", help="GPU to check VRAM fit against (e.g. rtx-4090, a100-80gb).")
+@click.option("--dialect", type=click.Choice(["axolotl", "llamafactory", "trl", "autotrain"]),
+              help="Training-config dialect, instead of detecting it from the keys.")
 @click.option("--model", help="Base model (hub id or local folder) for token counts.")
 @click.option("--tokenizer", help="Tokenizer folder or tokenizer.json for token counts.")
 @click.option("--response-schema", type=click.Path(), help="JSON Schema every assistant response must satisfy.")
@@ -141,7 +143,7 @@ def check(paths: tuple[str, ...], output_format: str, output: str | None, select
           config_file: str | None, rulesets: tuple[str, ...], debug: bool, format_hint: str | None,
           statistics: bool, quiet: bool, no_color: bool, gpu: str | None, model: str | None,
           tokenizer: str | None, response_schema: str | None, record_schema: str | None,
-          sarif_category: str | None, jobs: int | None, engine: str) -> None:
+          sarif_category: str | None, jobs: int | None, engine: str, dialect: str | None = None) -> None:
     """Lint datasets and training configs (files or directories)."""
     from .api import build_linter, exit_code
 
@@ -149,7 +151,7 @@ def check(paths: tuple[str, ...], output_format: str, output: str | None, select
         "select": _split(select), "ignore": _split(ignore), "extend_select": _split(extend_select),
         "fail_on": fail_on, "format_hint": format_hint, "gpu": gpu, "model": model, "tokenizer": tokenizer,
         "response_schema": response_schema, "record_schema": record_schema, "rulesets": list(rulesets),
-        "jobs": jobs,
+        "jobs": jobs, "dialect": dialect,
     }
     linter, settings = build_linter(config_file, overrides, debug=debug)
     if engine == "ray":

@@ -34,6 +34,7 @@ class Settings(BaseModel):
     rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
     rulesets: list[str] = Field(default_factory=list)
     gpu: str | None = None
+    dialect: str | None = None  # training-config dialect; None: detected from the config's keys
     model: str | None = None
     tokenizer: str | None = None
     response_schema: str | None = Field(None, alias="response-schema")
