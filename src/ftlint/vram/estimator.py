@@ -358,7 +358,9 @@ def _compute(arch: ModelArch, pc: ParamCounts, s: _Setup, band: int) -> tuple[_T
     act_saved, act_layer, act_bwd = act_saved * f_act, act_layer * f_act, act_bwd * f_act
     # ---- logits / loss -------------------------------------------------------------------------
     if s.chunked_loss:
-        logits = tokens * arch.hidden_size * 4 + 4096 * arch.vocab_size * 4  # fused linear-CE chunks
+        # Liger fused linear cross-entropy: chunks of ~tokens*h/V rows of logits (fp32 + grad) and
+        # the fp32 gradient of the hidden states: ~12 bytes per hidden element
+        logits = tokens * arch.hidden_size * 12
     else:
         logits = tokens * arch.vocab_size * LOGIT_BYTES[band]
     # ---- transients ----------------------------------------------------------------------------
