@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..formats import FORMATS, detect_format, normalise
-from ..records import DATASET_SUFFIXES, Problem, reader_for
+from ..records import DATASET_SUFFIXES, Problem, Record, reader_for
 
 TRL_ROLES = {"system", "user", "assistant", "tool"}
 
@@ -72,11 +72,49 @@ def resolve_dataset(spec: Any, config_dir: str | None) -> list[str]:
     return []
 
 
-def to_row(data: Any, fmt_hint: str | None, path: str, line: int, record: Any) -> tuple[Row | None, str | None]:
+# The configs package's column roles -> the key ftlint's normaliser reads.
+ALPACA_KEYS = {"prompt": "instruction", "query": "input", "response": "output", "system": "system",
+               "history": "history"}
+
+
+def remap(data: dict, columns: dict[str, str] | None, fmt: str | None) -> dict:
+    """Rename the config's custom column names (Axolotl `field_messages`, LLaMA-Factory
+    `columns:`) to the standard keys, so the standard normaliser reads them."""
+    if not columns:
+        return data
+    out = dict(data)
+    if fmt == "alpaca":
+        for role, std in ALPACA_KEYS.items():
+            actual = columns.get(role)
+            if actual and actual != std and actual in data and std not in data:
+                out[std] = data[actual]
+        return out
+    actual = columns.get("messages")
+    if actual and actual not in ("messages", "conversations") and actual in data:
+        out["messages"] = data[actual]
+    role_k, content_k = columns.get("role"), columns.get("content")
+    if (role_k and role_k not in ("role", "from")) or (content_k and content_k not in ("content", "value")):
+        key = "messages" if "messages" in out else "conversations"
+        msgs = out.get(key)
+        if isinstance(msgs, list):
+            names = {role_k: "role", content_k: "content"}
+            out[key] = [{names.get(k, k): v for k, v in m.items()} if isinstance(m, dict) else m for m in msgs]
+    return out
+
+
+def to_row(data: Any, fmt_hint: str | None, path: str, line: int, record: Any,
+           columns: dict[str, str] | None = None) -> tuple[Row | None, str | None]:
     """(row, None) or (None, reason it was skipped)."""
     if not isinstance(data, dict):
         return None, "record is not an object"
     fmt = fmt_hint if fmt_hint in FORMATS else detect_format(data)
+    if columns:
+        mapped = remap(data, columns, fmt)
+        if mapped is not data:
+            data = mapped
+            record = Record(record.path, record.index, data, record.line, record.column)
+            if fmt_hint not in FORMATS:
+                fmt = detect_format(data)
     if fmt is None:
         return None, "format not recognised"
     example, defects = normalise(record, fmt)
@@ -102,7 +140,8 @@ def to_row(data: Any, fmt_hint: str | None, path: str, line: int, record: Any) -
     return Row({"messages": messages}, "messages", path, line, sum(len(m["content"]) for m in messages)), None
 
 
-def _read(path: str, fmt_hint: str | None, limit: int, pool: DataPool, rows: list[Row]) -> dict[str, Any]:
+def _read(path: str, fmt_hint: str | None, limit: int, pool: DataPool, rows: list[Row],
+          columns: dict[str, str] | None = None) -> dict[str, Any]:
     """Read up to `limit` usable rows from one file; count the rest cheaply for the projection."""
     display = _display(path)
     reader = reader_for(path)
@@ -122,7 +161,7 @@ def _read(path: str, fmt_hint: str | None, limit: int, pool: DataPool, rows: lis
         if len(rows) >= limit:
             exhausted = False
             break
-        row, reason = to_row(item.data, fmt_hint, display, item.line, item)
+        row, reason = to_row(item.data, fmt_hint, display, item.line, item, columns)
         if row is None:
             pool.skipped[reason or "unusable"] += 1
         else:
@@ -158,12 +197,13 @@ def load_pool(plan: Any, config_dir: str | None, max_examples: int, max_eval: in
             continue
         split = getattr(spec, "split", "train") or "train"
         fmt_hint = getattr(spec, "format", None)
+        columns = getattr(spec, "columns", None) or None
         for path in files:
             if split == "train":
-                info = _read(path, fmt_hint, max_examples, pool, pool.train)
+                info = _read(path, fmt_hint, max_examples, pool, pool.train, columns)
                 pool.total_train_records += info["records_total"]
             else:
-                info = _read(path, fmt_hint, len(pool.eval) + max_eval, pool, pool.eval)
+                info = _read(path, fmt_hint, len(pool.eval) + max_eval, pool, pool.eval, columns)
             info["split"] = split
             info["format"] = fmt_hint
             pool.files.append(info)

@@ -42,9 +42,9 @@ def predict_peak(config_path: str | None, gpu: str | None) -> dict[str, Any] | N
     except Exception:  # not installed yet, or broken: the smoke still runs
         return {"note": "VRAM estimator (ftlint.vram) not available: no comparison"}
     args = [config_path, "--format", "json"] + (["--gpu", gpu] if gpu else [])
-    out = io.StringIO()
+    out, err = io.StringIO(), io.StringIO()
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             command.main(args, standalone_mode=False, prog_name="ftlint estimate")
     except SystemExit:
         pass  # exit 1 means "does not fit", still a prediction
@@ -53,7 +53,8 @@ def predict_peak(config_path: str | None, gpu: str | None) -> dict[str, Any] | N
     try:
         data = json.loads(out.getvalue())
     except ValueError:
-        return {"note": "VRAM estimator gave no JSON"}
+        why = (err.getvalue().strip().splitlines() or out.getvalue().strip().splitlines() or ["no output"])[0]
+        return {"note": f"VRAM estimator gave no estimate: {why[:200]}"}
     if not isinstance(data, dict) or not isinstance(data.get("peak_bytes"), (int, float)):
         return {"note": "VRAM estimator gave no peak_bytes"}
     keep = ("peak_bytes", "required_bytes", "low_bytes", "high_bytes", "verdict", "gpu", "breakdown")

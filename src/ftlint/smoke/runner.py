@@ -147,6 +147,11 @@ def _run(plan: Any, opts: SmokeOptions, rep: SmokeReport, loc: ConfigLocator, co
         _stop(rep, R.SmokeNoTrainingData, loc.at("datasets", "dataset"),
               "No usable training examples" + (": " + "; ".join(why) if why else "") + ".")
 
+    stage = getattr(plan, "stage", "sft") or "sft"
+    if stage not in ("sft", "pretrain"):
+        rep.notes.append(f"the config trains with `{stage}`: the smoke runs supervised fine-tuning on the same "
+                         "model, adapters and data (chosen answers), which loads and steps the same way")
+
     # 3. The stack, the device, the remote-code question.
     t = time.perf_counter()
     import torch
@@ -519,8 +524,10 @@ def _attach_adapters(plan: Any, model: Any, quant: dict[str, Any] | None, rep: S
         r = plan.lora_r or 8
         alpha = plan.lora_alpha if plan.lora_alpha is not None else 2 * r
         dropout = plan.lora_dropout if plan.lora_dropout is not None else 0.0
+        extra = {k: True for k in ("use_rslora", "use_dora") if getattr(plan, k, False)}
         config = peft.LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets,
-                                 modules_to_save=plan.lora_modules_to_save, task_type="CAUSAL_LM", bias="none")
+                                 modules_to_save=plan.lora_modules_to_save, task_type="CAUSAL_LM", bias="none",
+                                 **extra)
         model = peft.get_peft_model(model, config)
     except Exception as exc:
         if _is_oom(exc, torch):
@@ -555,6 +562,9 @@ def _total_steps(plan: Any, pool: DataPool, micro: int, accum: int) -> int | Non
     n = pool.total_train_records
     if not n:
         return None
+    cap = getattr(plan, "max_samples", None)
+    if cap:
+        n = min(n, cap * max(1, sum(1 for f in pool.files if f.get("split") == "train")))
     epochs = plan.num_epochs or 1
     if plan.val_set_size and plan.val_set_size < 1:
         n = int(n * (1 - plan.val_set_size))

@@ -1,0 +1,212 @@
+"""Fast tests of the smoke: no training. Real training runs are in test_smoke_train.py (slow)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, ROOT, run_cli, write_jsonl
+from ftlint.configs.plan import DatasetSpec, TrainingPlan
+from ftlint.findings import Severity
+from ftlint.smoke.data import load_pool, pick, remap
+from ftlint.smoke.report import ConfigLocator, SmokeReport, StepStats, render
+from ftlint.smoke.runner import SmokeOptions, run_smoke
+
+SMOKE = FIXTURES / "smoke"
+MODELS = FIXTURES / "models"
+
+
+def _plan(**kw) -> TrainingPlan:
+    base = dict(dialect="axolotl", base_model=str(MODELS / "tiny-llama"), method="qlora", load_in_4bit=True,
+                sequence_len=256, micro_batch_size=2, learning_rate=2e-4,
+                datasets=[DatasetSpec(path=str(SMOKE / "data" / "alpaca.jsonl"), format="alpaca")])
+    base.update(kw)
+    return TrainingPlan(**base)
+
+
+def _codes(report: SmokeReport) -> list[str]:
+    return [f.code for f in report.findings]
+
+
+def test_cli_and_smoke_command_do_not_import_the_training_stack() -> None:
+    code = ("import sys, ftlint.cli, ftlint.smoke.command, ftlint.rules.smoke; "
+            "print([m for m in ('torch', 'transformers', 'peft', 'trl', 'datasets', 'bitsandbytes') "
+            "if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_fixture_models_are_small_and_complete() -> None:
+    for name, model_type in (("tiny-llama", "llama"), ("tiny-qwen2", "qwen2")):
+        folder = MODELS / name
+        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        assert size < 1024 * 1024, f"{name} is {size} bytes"
+        cfg = json.loads((folder / "config.json").read_text())
+        assert cfg["model_type"] == model_type
+        template = (folder / "chat_template.jinja").read_text()
+        assert "generation" in template and "<|im_start|>" in template
+        tok = json.loads((folder / "tokenizer.json").read_text())
+        assert tok["model"]["type"] == "BPE" and len(tok["model"]["vocab"]) + len(tok["added_tokens"]) >= 700
+
+
+def test_pool_converts_alpaca_and_sharegpt_to_messages() -> None:
+    plan = _plan(datasets=[DatasetSpec(path=str(SMOKE / "data" / "alpaca.jsonl"), format="alpaca"),
+                           DatasetSpec(path=str(SMOKE / "data" / "sharegpt.jsonl"), format="sharegpt")])
+    pool = load_pool(plan, None, max_examples=1000)
+    assert pool.kind == "messages"
+    assert len(pool.train) == 36 + 16 and pool.total_train_records == 52
+    first = pool.train[0].data["messages"]
+    assert [m["role"] for m in first] == ["user", "assistant"]
+    roles = {m["role"] for r in pool.train for m in r.data["messages"]}
+    assert roles == {"system", "user", "assistant"}  # sharegpt human/gpt became user/assistant
+
+
+def test_pool_reads_at_most_max_examples_but_counts_all(tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl", [{"instruction": f"q{i}", "output": "a" * i} for i in range(1, 51)])
+    pool = load_pool(_plan(datasets=[DatasetSpec(path=str(data))]), None, max_examples=10)
+    assert len(pool.train) == 10 and pool.total_train_records == 50
+
+
+def test_pick_takes_the_longest_first_and_holds_others_out(tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl", [{"instruction": "q", "output": "x" * n} for n in (5, 50, 20, 40, 10, 30)])
+    pool = load_pool(_plan(datasets=[DatasetSpec(path=str(data))]), None, max_examples=100)
+    train, held = pick(pool.train, 2, 2, [])
+    assert [len(r.data["messages"][1]["content"]) for r in train] == [50, 40]
+    assert held and not set(map(id, held)) & set(map(id, train))
+
+
+def test_pool_uses_the_eval_split_for_held_out_examples(tmp_path: Path) -> None:
+    tr = write_jsonl(tmp_path / "train.jsonl", [{"text": "t" * n} for n in range(1, 9)])
+    ev = write_jsonl(tmp_path / "eval.jsonl", [{"text": "eval"}])
+    pool = load_pool(_plan(datasets=[DatasetSpec(path=str(tr)), DatasetSpec(path=str(ev), split="eval")]), None, 100)
+    train, held = pick(pool.train, 2, 4, pool.eval)
+    assert pool.kind == "text" and [r.data["text"] for r in held] == ["eval"]
+
+
+def test_remap_custom_columns() -> None:
+    out = remap({"dialog": [{"speaker": "user", "text": "hi"}]}, {"messages": "dialog", "role": "speaker",
+                                                                   "content": "text"}, "openai")
+    assert out["messages"] == [{"role": "user", "content": "hi"}]
+    assert remap({"q": "a", "a": "b"}, {"prompt": "q", "response": "a"}, "alpaca")["output"] == "b"
+
+
+def test_missing_model_is_a_finding_naming_where_it_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    rep = run_smoke(_plan(base_model="no-such-org/no-such-model"))
+    assert rep.status == "failed" and _codes(rep) == ["FTK001"]
+    msg = rep.findings[0].message
+    assert "no-such-org/no-such-model" in msg and str(tmp_path / "hub") in msg and "never downloads" in msg
+
+
+def test_missing_model_finding_points_at_the_config_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    cfg = tmp_path / "train.yml"
+    cfg.write_text("# a comment\nadapter: qlora\nbase_model: no-such-org/no-such-model\n")
+    rep = run_smoke(_plan(base_model="no-such-org/no-such-model"), config_path=str(cfg), display="train.yml")
+    loc = rep.findings[0].location
+    assert (loc.path, loc.line, loc.column) == ("train.yml", 3, 1)
+
+
+def test_hub_dataset_is_no_training_data() -> None:
+    rep = run_smoke(_plan(datasets=[DatasetSpec(path="tatsu-lab/alpaca", format="alpaca")]))
+    assert _codes(rep) == ["FTK008"] and "tatsu-lab/alpaca" in rep.findings[0].message
+
+
+def test_missing_stack_is_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    import ftlint.smoke.runner as runner
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(runner.importlib.util, "find_spec", lambda name, *a: None if name == "trl" else real(name, *a))
+    rep = run_smoke(_plan())
+    assert _codes(rep) == ["FTK011"] and "trl" in rep.findings[0].message
+
+
+def test_remote_code_is_refused_without_the_flag(tmp_path: Path) -> None:
+    model = tmp_path / "custom-model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({
+        "model_type": "my_custom_arch", "auto_map": {"AutoModelForCausalLM": "modeling_custom.CustomForCausalLM"}}))
+    rep = run_smoke(_plan(base_model=str(model), trust_remote_code=True))
+    assert _codes(rep) == ["FTK006"]
+    msg = rep.findings[0].message
+    assert str(model) in msg and "modeling_custom.CustomForCausalLM" in msg and "--trust-remote-code" in msg
+
+
+def test_cuda_required_without_cuda() -> None:
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    rep = run_smoke(_plan(), options=SmokeOptions(device="cuda"))
+    assert _codes(rep) == ["FTK005"] and rep.status == "failed"
+
+
+def test_report_json_writes_non_finite_losses_as_strings() -> None:
+    rep = SmokeReport(config="c.yml", steps=[StepStats(1, loss=2.0), StepStats(2, loss=float("nan"))]).finish()
+    data = json.loads(render(rep, "json"))
+    assert data["losses"] == [2.0, "nan"] and data["losses_finite"] is False and data["status"] == "failed"
+    text = render(rep, "text")
+    assert "FAILED" in text and "losses finite: NO" in text
+
+
+def test_sarif_carries_smoke_findings() -> None:
+    from ftlint.rules.smoke import SmokeOutOfMemory
+
+    loc = ConfigLocator(None, "train.yml").at("base_model")
+    rep = SmokeReport(config="train.yml")
+    rep.findings.append(SmokeOutOfMemory().finding_at(loc, "Out of memory.", key="x"))
+    log = json.loads(render(rep.finish(), "sarif"))
+    run = log["runs"][0]
+    assert run["results"][0]["ruleId"] == "FTK002"
+    assert any(r["id"] == "FTK002" for r in run["tool"]["driver"]["rules"])
+
+
+def test_smoke_rules_are_documented() -> None:
+    from ftlint.registry import builtin_rules
+
+    codes = sorted(c for c in builtin_rules() if c.startswith("FTK"))
+    assert codes[:3] == ["FTK001", "FTK002", "FTK003"] and len(codes) >= 13
+    for code in codes:
+        cls = builtin_rules()[code]
+        assert cls.scope == "smoke" and cls.doc_section("How to fix")
+    assert builtin_rules()["FTK004"].severity == Severity.WARNING
+
+
+@pytest.mark.parametrize("args", [["smoke", "does-not-exist.yml"], ["--smoke", "does-not-exist.yml", "--format", "json"]])
+def test_cli_unusable_input_is_exit_2_without_traceback(args: list[str]) -> None:
+    result = run_cli(*args)
+    assert result.exit_code == 2
+    assert "does-not-exist.yml" in result.stderr and "Traceback" not in result.output
+
+
+def test_cli_not_a_training_config_is_exit_2(tmp_path: Path) -> None:
+    cfg = tmp_path / "x.yml"
+    cfg.write_text("- just\n- a list\n")
+    result = run_cli("smoke", str(cfg))
+    assert result.exit_code == 2 and "x.yml" in result.stderr and "Traceback" not in result.output
+
+
+def test_cli_missing_model_is_exit_1_with_a_json_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    cfg = tmp_path / "train.yml"
+    cfg.write_text((SMOKE / "qlora.yml").read_text().replace("../models/tiny-llama", "no-such-org/no-such-model")
+                   .replace("path: data/", f"path: {SMOKE / 'data'}/"))
+    result = run_cli("--smoke", str(cfg), "--format", "json")
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert data["status"] == "failed" and [f["code"] for f in data["findings"]] == ["FTK001"]
+    assert data["findings"][0]["line"] == 4  # `base_model:` after the three comment lines
+
+
+def test_projection_duration_format() -> None:
+    from ftlint.smoke.runner import _duration
+
+    assert _duration(42) == "42s" and _duration(125) == "2m 5s" and _duration(3 * 3600 + 60) == "3h 1m"
+    assert _duration(90000).startswith("1d")
+    assert math.isfinite(0.0)
