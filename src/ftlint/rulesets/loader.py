@@ -197,8 +197,12 @@ def schema_errors(data: Any, marks: Marks) -> list[RulesetError]:
     from jsonschema.exceptions import relevance
 
     out: list[RulesetError] = []
-    for err in sorted(_validator().iter_errors(data), key=relevance):
-        err = _descend(err)
+    errors = [_descend(e) for e in sorted(_validator().iter_errors(data), key=relevance)]
+    # "unknown key 'nme'; did you mean 'name'" says more than "'name' is required" for one typo.
+    misspelt = {tuple(e.absolute_path) for e in errors if e.validator == "additionalProperties"}
+    for err in errors:
+        if err.validator == "required" and tuple(err.absolute_path) in misspelt:
+            continue
         path = tuple(err.absolute_path)
         message = err.message
         key = False
