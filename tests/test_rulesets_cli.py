@@ -309,3 +309,21 @@ def test_wheel_contains_builtin_rulesets(tmp_path: Path) -> None:
                           timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert int(proc.stdout.strip()) >= 25
+
+
+def test_token_limits_estimate_or_use_the_tokenizer(tmp_path: Path) -> None:
+    long = write_jsonl(tmp_path / "long.jsonl", [
+        {"messages": [{"role": "user", "content": "Summarise."}, {"role": "assistant", "content": "word " * 2000}]},
+        {"messages": [{"role": "user", "content": "Summarise."}, {"role": "assistant", "content": "word " * 14000}]},
+    ])
+    found = lint_json(str(long), "--ruleset", "openai", "--ruleset", "hf-autotrain", "--select", "FTR1,FTR5")
+    hits = sorted((f["code"], f["line"]) for f in found if f["code"] in ("FTR107", "FTR503"))
+    # 10k characters ~ 2.5k tokens: over AutoTrain's 1,024; 70k ~ 17.5k: also over OpenAI's 16,385.
+    assert hits == [("FTR107", 2), ("FTR503", 1), ("FTR503", 2)]
+    assert all("estimated at 4 characters per token" in f["message"] for f in found if f["code"] == "FTR503")
+    tokenizer = FIXTURES / "models" / "tiny-llama"
+    if not (tokenizer / "tokenizer.json").is_file():
+        pytest.skip("tiny tokenizer fixture not built")
+    found = lint_json(str(long), "--ruleset", "hf-autotrain", "--select", "FTR5", "--tokenizer", str(tokenizer))
+    msgs = [f["message"] for f in found if f["code"] == "FTR503"]
+    assert len(msgs) == 2 and not any("estimated" in m for m in msgs)

@@ -163,6 +163,9 @@ def _run_case(classes: dict[str, Any], rs: Ruleset, spec: RuleSpec, case: TestCa
 def _run_fixture(classes: dict[str, Any], rs: Ruleset, spec: RuleSpec, fx: FixtureCase, label: str) -> CaseResult:
     line = rs.marks.at(fx.path)[0]
     result = CaseResult(rs.display, spec.code, spec.name, f"{label} {fx.file.name}", line, False)
+    if not fx.file.is_file():
+        result.detail = f"fixture file {fx.file} not found (paths are relative to the ruleset file)"
+        return result
     try:
         mine, _ = _lint(classes, spec.code, [str(fx.file)])
     except UsageError as exc:
