@@ -258,7 +258,8 @@ def _run(plan: Any, opts: SmokeOptions, rep: SmokeReport, loc: ConfigLocator, co
         activation_checkpointing=bool(plan.gradient_checkpointing),
         gradient_checkpointing=bool(plan.gradient_checkpointing),
         max_length=seq_len, packing=bool(plan.packing), logging_steps=1, save_strategy="no",
-        eval_strategy="no", report_to=[], disable_tqdm=True, use_cpu=device == "cpu", seed=plan.seed or opts.seed,
+        eval_strategy="no", report_to=[], disable_tqdm=True, logging_nan_inf_filter=False,  # NaN must show
+        use_cpu=device == "cpu", seed=plan.seed or opts.seed,
         dataloader_num_workers=0, train_sampling_strategy="sequential", shuffle_dataset=False,
         dataset_num_proc=None, model_init_kwargs=None,
     )
