@@ -192,6 +192,7 @@ def test_loads_into_rule_classes(tmp_path: Path) -> None:
     (("name: a-rule", "name: A Rule"), 5, "kebab-case"),
     (("    given:", "    givn:"), 7, "did you mean 'given'"),
     (("function: truthy", "function: truthyy"), 9, "did you mean 'truthy'"),
+    (("function: truthy", "functon: truthy"), 9, "then.functon: unknown key 'functon'; did you mean 'function'?"),
     (("function: truthy", "function: pattern"), 9, "functionOptions"),
     (('"$.messages[*].content"', '"$.messages[*.content"'), 7, "7:25: given '$.messages[*.content': expected ']'"),
     (("description: A rule.", "description: A rule.\n    severity: fatal"), 7, "'fatal' is not one of"),

@@ -189,7 +189,7 @@ def _descend(err: Any) -> Any:
                    if not any(e.validator == "type" and not e.relative_path for e in errs)]
         if len(fitting) != 1:
             return best_match([err]) or err
-        err = min(fitting[0], key=lambda e: (-len(e.absolute_path), e.validator == "if"))
+        err = min(fitting[0], key=lambda e: (-len(e.absolute_path), e.validator in ("required", "if")))
     return err
 
 
