@@ -72,12 +72,21 @@ def _resolve(name: str, trust: bool) -> "ModelArch | None":
         return None
 
 
-def model_arch(plan: "TrainingPlan", ctx: Context) -> "ModelArch | None":
+def model_arch(plan: "TrainingPlan", ctx: Context, doc: "ConfigDocument | None" = None) -> "ModelArch | None":
+    """The base model's architecture, offline; None when it cannot be resolved."""
     settings = ctx.services.get("settings")
     name = plan.base_model or (getattr(settings, "model", None) if settings else None)
     if not name:
         return None
-    return _resolve(str(name), bool(plan.trust_remote_code))
+    name = str(name)
+    # Trainers resolve a relative model folder from the working directory; when it is not there,
+    # accept it next to the config (projects keep configs and small models together).
+    p = os.path.expanduser(name)
+    if doc is not None and not os.path.isabs(p) and not os.path.exists(p):
+        alt = os.path.join(os.path.dirname(os.path.abspath(doc.path)), p)
+        if os.path.isdir(alt):
+            name = alt
+    return _resolve(name, bool(plan.trust_remote_code))
 
 
 def _params(arch: "ModelArch") -> int | None:
@@ -341,7 +350,7 @@ class LoraTargetNotInModel(ConfigRule):
     def check_config(self, doc: "ConfigDocument", plan: "TrainingPlan", ctx: Context) -> Iterator[Finding]:
         if plan is None or plan.method not in ("lora", "qlora") or not plan.lora_target_modules:
             return
-        arch = model_arch(plan, ctx)
+        arch = model_arch(plan, ctx, doc)
         if arch is None or getattr(arch, "family", "generic") == "generic" or getattr(arch, "multimodal", False):
             return
         try:
@@ -636,7 +645,7 @@ class FullFinetuneLargeModel(ConfigRule):
             return
         if not plan.base_model:
             return
-        arch = model_arch(plan, ctx)
+        arch = model_arch(plan, ctx, doc)
         params = _params(arch) if arch is not None else None
         if params is None:
             params = params_from_name(plan.base_model)
@@ -698,7 +707,7 @@ class SequenceLongerThanContext(ConfigRule):
                                            isinstance(doc.data.get("model_config"), dict)
                                            and doc.data["model_config"].get("rope_scaling")):
             return
-        arch = model_arch(plan, ctx)
+        arch = model_arch(plan, ctx, doc)
         if arch is None or not arch.max_position_embeddings:
             return
         if plan.sequence_len > arch.max_position_embeddings:
@@ -933,17 +942,27 @@ class DatasetTypeMismatch(ConfigRule):
     def check_config(self, doc: "ConfigDocument", plan: "TrainingPlan", ctx: Context) -> Iterator[Finding]:
         if plan is None:
             return
-        done: set[str] = set()
+        done: set[tuple] = set()
         for spec in plan.datasets:
-            if spec.source != "local" or not spec.local_path or spec.local_path in done:
+            # the same file may be declared twice with different mappings: check each declaration
+            key = (spec.local_path, spec.format, tuple(sorted(spec.columns.items())))
+            if spec.source != "local" or not spec.local_path or key in done:
                 continue
             records = doc.samples.get(spec.local_path) or []
             if not records:
                 continue
-            done.add(spec.local_path)
+            done.add(key)
             problem = self._problem(doc, plan, spec, records)
             if problem:
-                yield self.at(doc, self._pointer(doc, spec), f"{spec.path}: {problem}")
+                message, column = problem
+                pointer = self._pointer(doc, spec)
+                if doc.dialect == "autotrain" and column:
+                    # AutoTrain: point at the column_mapping entry that names the missing column
+                    for key, value in (doc.get("/data/column_mapping") or {}).items():
+                        if value == column:
+                            pointer = f"/data/column_mapping/{key}"
+                            break
+                yield self.at(doc, pointer, f"{spec.path}: {message}")
 
     @staticmethod
     def _pointer(doc: "ConfigDocument", spec: "DatasetSpec") -> str:
@@ -959,7 +978,15 @@ class DatasetTypeMismatch(ConfigRule):
         return kp
 
     def _problem(self, doc: "ConfigDocument", plan: "TrainingPlan", spec: "DatasetSpec",
-                 records: list[dict]) -> str | None:
+                 records: list[dict]) -> tuple[str, str | None] | None:
+        """(message, the missing column when that is the problem) or None."""
+        out = self._describe(doc, plan, spec, records)
+        if out is None:
+            return None
+        return out if isinstance(out, tuple) else (out, None)
+
+    def _describe(self, doc: "ConfigDocument", plan: "TrainingPlan", spec: "DatasetSpec",
+                  records: list[dict]) -> str | tuple[str, str | None] | None:
         from ..configs.datasets import first_keys, message_keys
 
         keys = first_keys(records)
@@ -995,7 +1022,7 @@ class DatasetTypeMismatch(ConfigRule):
         if missing:
             look = f"; they look like {detected} records" if detected else ""
             return (f"declared type `{declared}` needs column{'s' if len(missing) > 1 else ''} "
-                    f"{', '.join('`' + m + '`' for m in missing)}, but the records have {shown}{look}.")
+                    f"{', '.join('`' + m + '`' for m in missing)}, but the records have {shown}{look}.", missing[0])
         if spec.format and detected and spec.format != detected and {spec.format, detected} != {"openai", "sharegpt"} \
                 and not cols:
             return f"declared type `{declared}` expects {spec.format} records, but the records are {detected}."
@@ -1054,7 +1081,7 @@ class NoChatTemplate(ConfigRule):
         chat = doc.dialect == "llamafactory" or any(self._is_chat(s) for s in plan.datasets)
         if not chat:
             return
-        arch = model_arch(plan, ctx)
+        arch = model_arch(plan, ctx, doc)
         if arch is None or arch.has_chat_template is not False:
             return
         key = {"axolotl": "`chat_template: <name>`", "llamafactory": "`template: <name>`",
