@@ -172,3 +172,24 @@ def test_qwen3_sequence_len_256_flags_exactly_the_examples_that_do_not_fit(
     cfg.write_text("model_name_or_path: x\n")
     found = lint_json("--select", "FTT001", str(cfg))
     assert [f["line"] for f in found] == want
+
+
+def test_axolotl_config_sequence_len_256(qwen3_dir: Path, tmp_path: Path) -> None:
+    """`ftlint check train.yml`: an Axolotl config with the Qwen3 tokenizer and sequence_len 256."""
+    tok = transformers.AutoTokenizer.from_pretrained(str(qwen3_dir))
+    records = _sized_records(tok, random.Random(6))
+    lengths = [reference_len(tok, r) for r in records]
+    want = [i + 1 for i, n in enumerate(lengths) if n > 256]
+    assert want and len(want) < len(records) and 256 in lengths
+    write_jsonl(tmp_path / "train.jsonl", records)
+    (tmp_path / "train.yml").write_text(
+        f"base_model: {qwen3_dir}\nsequence_len: 256\nadapter: lora\nlora_r: 8\nlora_alpha: 16\n"
+        "micro_batch_size: 1\nnum_epochs: 1\nlearning_rate: 0.0002\n"
+        "datasets:\n  - path: train.jsonl\n    type: chat_template\n")
+    found = lint_json("--select", "FTT001,FTT011", "train.yml", cwd=tmp_path)
+    long = [f for f in found if f["code"] == "FTT001"]
+    assert [f["line"] for f in long] == want and all(f["path"] == "train.jsonl" for f in long)
+    assert all(f["properties"]["outcome"] == "dropped" for f in long)  # Axolotl drops over-long examples
+    stats = [f for f in found if f["code"] == "FTT011"]
+    assert len(stats) == 1 and stats[0]["properties"]["over_sequence_len"] == len(want)
+    assert stats[0]["properties"]["sequence_len"] == 256
