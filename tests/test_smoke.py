@@ -210,3 +210,42 @@ def test_projection_duration_format() -> None:
     assert _duration(42) == "42s" and _duration(125) == "2m 5s" and _duration(3 * 3600 + 60) == "3h 1m"
     assert _duration(90000).startswith("1d")
     assert math.isfinite(0.0)
+
+
+def _gpu_check_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_gpu_check_entries_fit_the_measurements_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gpu_check = _gpu_check_module()
+    cfg = tmp_path / "run.yml"
+    gpu_check.write_config(cfg, tmp_path / "model", tmp_path / "d.jsonl", "qlora", 2048, 2, True)
+    plan = TrainingPlan(dialect="axolotl", base_model="x", method="qlora", load_in_4bit=True, sequence_len=2048,
+                        micro_batch_size=2, gradient_checkpointing=True, bf16=True, lora_r=16)
+    report = {"status": "passed", "losses": [11.9, 11.8, 11.7], "steps": [{"seconds": 1.0, "tokens_per_s": 4000}],
+              "memory": {"kind": "cuda", "max_allocated_bytes": 7_000_000_000, "max_reserved_bytes": 7_500_000_000,
+                         "device_used_bytes": 8_000_000_000},
+              "prediction": {"predicted_bytes": 7_200_000_000, "error_pct": 2.9},
+              "versions": {"torch": "2.11", "transformers": "5.17", "peft": "0.18", "bitsandbytes": "0.50.2"},
+              "findings": []}
+    monkeypatch.setattr(gpu_check, "_cuda_version", lambda: "13.0")
+    entry = gpu_check.entry_for(("llama3-8b", "qlora", 2048, 2, True), report, plan, "NVIDIA H200", "cuda", 30.0)
+    assert entry["id"] == "smoke-h200-llama3-8b-qlora-s2048-b2-gc" and entry["kind"] == "measured"
+    assert entry["model"] == "meta-llama/Meta-Llama-3-8B" and entry["gpu"] == "h200"
+    assert {"torch", "transformers", "peft", "bitsandbytes"} <= set(entry["stack"])
+    TrainingPlan(base_model=entry["model"], **entry["plan"])  # what tests/test_vram_measurements.py does
+    assert entry["measured"]["max_memory_allocated"] == 7_000_000_000 and entry["tolerance"] <= 0.2
+    # merging adds the entry to a copy of the data file, replacing an older one with the same id
+    data = tmp_path / "vram_measurements.json"
+    data.write_text(json.dumps({"schema": 1, "entries": [{"id": entry["id"], "kind": "measured", "old": True}]}))
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"schema": 1, "entries": [entry]}))
+    monkeypatch.setattr(gpu_check, "DATA_FILE", data)
+    gpu_check.merge(results)
+    merged = json.loads(data.read_text())["entries"]
+    assert len(merged) == 1 and "old" not in merged[0]

@@ -33,14 +33,60 @@ def gpu_id(device_name: str | None) -> str | None:
     return None
 
 
-def predict_peak(config_path: str | None, gpu: str | None) -> dict[str, Any] | None:
-    """The estimator's prediction as a small dict, or a dict with only a `note` saying why not."""
+def predict_peak(config_path: str | None, gpu: str | None, *, plan: Any = None, model_path: str | None = None,
+                 lengths: list[int] | None = None, gpu_bytes: int | None = None) -> dict[str, Any] | None:
+    """The estimator's prediction as a small dict, or a dict with only a `note` saying why not.
+
+    With the estimator's Python API (`ftlint.vram.estimate`), the prediction is for exactly what
+    the smoke trains: the resolved model folder and the token lengths of the trained examples.
+    """
+    try:
+        vram = importlib.import_module("ftlint.vram")
+        models = importlib.import_module("ftlint.models")
+    except Exception:  # not installed yet, or broken: the smoke still runs
+        return {"note": "VRAM estimator (ftlint.vram) not available: no comparison"}
+    if plan is not None and model_path and hasattr(vram, "estimate") and hasattr(models, "resolve_arch"):
+        try:
+            arch = models.resolve_arch(model_path)
+            card = None
+            if gpu:
+                card = vram.find_gpu(gpu)
+            elif gpu_bytes and hasattr(vram, "custom_gpu"):
+                card = vram.custom_gpu(f"{gpu_bytes / 2**30:.1f}GiB")
+            est = vram.estimate(plan, arch, card, lengths=lengths or None, suggestions=False)
+            data = est.as_dict() if hasattr(est, "as_dict") else dict(vars(est))
+            return _keep(data, "python API, trained examples' lengths")
+        except Exception as exc:  # an estimator problem must not fail the smoke
+            api_error = f"{type(exc).__name__}: {exc}"
+        else:  # pragma: no cover
+            api_error = ""
+    else:
+        api_error = ""
+    pred = _from_command(config_path, gpu)
+    if api_error and "note" in pred:
+        pred["note"] += f" (python API: {api_error[:200]})"
+    return pred
+
+
+def _keep(data: dict[str, Any], basis: str) -> dict[str, Any]:
+    if not isinstance(data.get("peak_bytes"), (int, float)):
+        return {"note": "VRAM estimator gave no peak_bytes"}
+    keep = ("peak_bytes", "required_bytes", "low_bytes", "high_bytes", "peak_low_bytes", "peak_high_bytes",
+            "verdict", "gpu", "breakdown", "peak_phase")
+    pred = {k: data.get(k) for k in keep if data.get(k) is not None}
+    pred["predicted_bytes"] = data["peak_bytes"]
+    pred["basis"] = basis
+    return pred
+
+
+def _from_command(config_path: str | None, gpu: str | None) -> dict[str, Any]:
+    """Through the documented `ftlint estimate CONFIG --format json` contract."""
     if not config_path:
         return {"note": "no config file to estimate from"}
     try:
         command = importlib.import_module("ftlint.vram.command").estimate
-    except Exception:  # not installed yet, or broken: the smoke still runs
-        return {"note": "VRAM estimator (ftlint.vram) not available: no comparison"}
+    except Exception:
+        return {"note": "VRAM estimator command not available: no comparison"}
     args = [config_path, "--format", "json"] + (["--gpu", gpu] if gpu else [])
     out, err = io.StringIO(), io.StringIO()
     try:
@@ -55,9 +101,6 @@ def predict_peak(config_path: str | None, gpu: str | None) -> dict[str, Any] | N
     except ValueError:
         why = (err.getvalue().strip().splitlines() or out.getvalue().strip().splitlines() or ["no output"])[0]
         return {"note": f"VRAM estimator gave no estimate: {why[:200]}"}
-    if not isinstance(data, dict) or not isinstance(data.get("peak_bytes"), (int, float)):
-        return {"note": "VRAM estimator gave no peak_bytes"}
-    keep = ("peak_bytes", "required_bytes", "low_bytes", "high_bytes", "verdict", "gpu", "breakdown")
-    pred = {k: data.get(k) for k in keep if data.get(k) is not None}
-    pred["predicted_bytes"] = data["peak_bytes"]
-    return pred
+    if not isinstance(data, dict):
+        return {"note": "VRAM estimator gave no estimate"}
+    return _keep(data, "ftlint estimate CONFIG")

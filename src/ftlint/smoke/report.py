@@ -207,8 +207,9 @@ def render_text(report: SmokeReport) -> str:
         p = r.prediction
         if p.get("predicted_bytes") is not None:
             err = p.get("error_pct")
-            out.append(f"  VRAM estimate {_gb(p.get('predicted_bytes'))}"
-                       + (f"; measured {_gb(p.get('measured_bytes'))}, error {err:+.1f}%" if err is not None else ""))
+            out.append(f"  VRAM estimate {_gb(p.get('predicted_bytes'))} peak allocated"
+                       + (f"; measured {_gb(p.get('measured_bytes'))}, error {err:+.1f}%" if err is not None
+                          else " (compared with the measurement only on CUDA runs)"))
         elif p.get("note"):
             out.append(f"  VRAM estimate {p['note']}")
     if r.projection:

@@ -228,8 +228,11 @@ def _run(plan: Any, opts: SmokeOptions, rep: SmokeReport, loc: ConfigLocator, co
     }
 
     # 5. The estimator's prediction (before loading, so an out-of-memory finding can quote it).
-    rep.prediction = predict_peak(config_path, opts.gpu or (gpu_id(torch.cuda.get_device_name(0))
-                                                            if device == "cuda" else None))
+    gpu_name = opts.gpu or (gpu_id(torch.cuda.get_device_name(0)) if device == "cuda" else None)
+    rep.prediction = predict_peak(
+        config_path, gpu_name, plan=plan, model_path=model_src.path,
+        lengths=[min(r.tokens or 0, seq_len) for r in train_rows],
+        gpu_bytes=torch.cuda.get_device_properties(0).total_memory if device == "cuda" and not gpu_name else None)
 
     # 6. Model + adapters.
     compute_dtype = _dtype(torch, quant.get("compute_dtype") if quant else None, bf16, fp16)
