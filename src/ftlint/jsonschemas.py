@@ -18,6 +18,7 @@ import fnmatch
 import json
 import os
 import reprlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
@@ -42,7 +43,46 @@ _SHORT.maxdict = 4
 # --------------------------------------------------------------------------------------------
 # Compiling schemas
 # --------------------------------------------------------------------------------------------
+def import_jsonschema() -> Any:
+    """Import jsonschema without its 2-second start-up cost.
+
+    jsonschema's format module imports `rfc3987_syntax`, which builds a grammar parser at
+    import time (about 2 s here) only to check the rare `iri` / `iri-reference` formats. The
+    import is kept out, and those two formats are registered lazily: the parser is built the
+    first time a schema actually uses one of them."""
+    if "jsonschema" in sys.modules:
+        return sys.modules["jsonschema"]
+    blocked = "rfc3987_syntax" not in sys.modules
+    if blocked:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # makes the import fail fast
+    try:
+        import jsonschema
+    finally:
+        if blocked:
+            del sys.modules["rfc3987_syntax"]
+    if blocked:
+        for cls in (jsonschema.Draft7Validator, jsonschema.Draft201909Validator, jsonschema.Draft202012Validator):
+            for fmt, rule in (("iri", "iri"), ("iri-reference", "iri_reference")):
+                if fmt not in cls.FORMAT_CHECKER.checkers:
+                    cls.FORMAT_CHECKER.checks(fmt, raises=ValueError)(_lazy_iri(rule))
+    return jsonschema
+
+
+def _lazy_iri(rule: str) -> Any:
+    def check(instance: object) -> bool:
+        if not isinstance(instance, str):
+            return True
+        try:
+            from rfc3987_syntax import is_valid_syntax
+        except ImportError:
+            return True  # the optional checker is not installed: the format is not asserted
+        return bool(is_valid_syntax(rule, instance))
+
+    return check
+
+
 def _validator_class(schema: Any, source: str) -> type:
+    import_jsonschema()
     from jsonschema import Draft202012Validator
     from jsonschema.validators import validator_for
 
@@ -59,6 +99,20 @@ def _validator_class(schema: Any, source: str) -> type:
     return Draft202012Validator
 
 
+def check_schema(cls: type, schema: Any) -> None:
+    """`cls.check_schema` asserting only the `regex` format (a broken `pattern`): the URI formats
+    of the meta-schema build a grammar parser per call (~0.2 s each)."""
+    from jsonschema import FormatChecker
+
+    global _META_FORMATS
+    if _META_FORMATS is None:
+        _META_FORMATS = FormatChecker(formats=("regex",))
+    cls.check_schema(schema, format_checker=_META_FORMATS)
+
+
+_META_FORMATS: Any = None
+
+
 def compile_schema(schema: Any, source: str, base_dir: str | None = None) -> Any:
     """A validator for `schema`; UsageError naming `source` when the schema itself is invalid."""
     from jsonschema.exceptions import SchemaError
@@ -68,7 +122,7 @@ def compile_schema(schema: Any, source: str, base_dir: str | None = None) -> Any
                          f"boolean), not {_type_name(schema)}")
     cls = _validator_class(schema, source)
     try:
-        cls.check_schema(schema)
+        check_schema(cls, schema)
     except SchemaError as exc:
         raise UsageError(f"{source}: invalid JSON Schema: {schema_error_text(exc)}") from None
     kwargs: dict[str, Any] = {"format_checker": cls.FORMAT_CHECKER}
@@ -228,6 +282,7 @@ class ValidatorCache:
         return hit
 
     def _compile(self, schema: Any) -> tuple[Any, "SchemaProblem | None"]:
+        import_jsonschema()
         from jsonschema import Draft202012Validator
         from jsonschema.exceptions import SchemaError
 
@@ -239,7 +294,7 @@ class ValidatorCache:
 
             cls = validator_for(schema, default=Draft202012Validator)
         try:
-            cls.check_schema(schema)
+            check_schema(cls, schema)
         except SchemaError as exc:
             return None, SchemaProblem(join_pointer("", *exc.absolute_path), schema_error_text(exc))
         except RecursionError:
@@ -430,21 +485,23 @@ def literal_offset(literal: str, index: int) -> int:
     pairs) are walked one decoded character at a time."""
     i, d, n = 1, 0, len(literal)
     while d < index and i < n - 1:
-        if literal[i] == "\\":
-            if literal[i + 1] == "u":
-                code = int(literal[i + 2:i + 6], 16) if len(literal) >= i + 6 else 0
-                if 0xD800 <= code < 0xDC00 and literal[i + 6:i + 8] == "\\u":
-                    try:
-                        low = int(literal[i + 8:i + 12], 16)
-                    except ValueError:
-                        low = 0
-                    i += 12 if 0xDC00 <= low < 0xE000 else 6
-                else:
-                    i += 6
+        b = literal.find("\\", i)
+        if b == -1 or b - i >= index - d:  # no escape before the target: jump straight to it
+            return min(i + (index - d), n - 1)
+        d += b - i  # plain characters up to the escape
+        i = b
+        if literal[i + 1] == "u":
+            code = int(literal[i + 2:i + 6], 16) if len(literal) >= i + 6 else 0
+            if 0xD800 <= code < 0xDC00 and literal[i + 6:i + 8] == "\\u":
+                try:
+                    low = int(literal[i + 8:i + 12], 16)
+                except ValueError:
+                    low = 0
+                i += 12 if 0xDC00 <= low < 0xE000 else 6
             else:
-                i += 2
+                i += 6
         else:
-            i += 1
+            i += 2
         d += 1
     return i
 
@@ -459,7 +516,7 @@ def locate_in_string(record: "Record", pointer: str, start: int, end: int | None
         return loc
     try:
         s, e, exact = find_span(src, pointer)
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, RecursionError):
         return loc
     if not exact or src[s:s + 1] != '"':
         return loc
@@ -474,6 +531,6 @@ def inner_span(text: str, inner_pointer: str, base: int = 0) -> tuple[int, int]:
     """Decoded-string offsets of the value at `inner_pointer` in the JSON held in `text[base:]`."""
     try:
         s, e, _ = find_span(text, inner_pointer, base)
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, RecursionError):
         return base, base + 1
     return s, e

@@ -273,8 +273,9 @@ def _analyse_parameters(fn: dict, fn_rel: str, label: str, ts: ToolSet) -> tuple
         ts.dialect.append((where, f"tool `{label}` " + " and ".join(notes)))
     validator, problem = _VALIDATORS.get(schema)
     if problem:
-        ts.problems.append((p_rel + problem.pointer, f"tool `{label}`: `parameters` is not a valid JSON Schema "
-                            f"{problem.message}"))
+        sep = " " if problem.message.startswith("at ") else ": "
+        ts.problems.append((p_rel + problem.pointer, f"tool `{label}`: `parameters` is not a valid JSON Schema"
+                            f"{sep}{problem.message}"))
         return None, None
     top = schema.get("type")
     if top is not None and top != "object":
@@ -297,13 +298,20 @@ def toolset_of(value: Any) -> ToolSet:
     try:
         key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except (TypeError, orjson.JSONEncodeError):
-        return analyse_tools(value)
+        return _analyse_guarded(value)
     ts = _TOOLSETS.get(key)
     if ts is None:
         if len(_TOOLSETS) >= _TOOLSETS_MAX:
             _TOOLSETS.clear()
-        ts = _TOOLSETS[key] = analyse_tools(value)
+        ts = _TOOLSETS[key] = _analyse_guarded(value)
     return ts
+
+
+def _analyse_guarded(value: list) -> ToolSet:
+    try:
+        return analyse_tools(value)
+    except RecursionError:
+        return ToolSet(problems=[("", "the tool list is nested too deeply to analyse")])
 
 
 @dataclass
@@ -411,7 +419,7 @@ def conversation(example: Example) -> Conversation:
                 if isinstance(part, dict) and part.get("type") in ("tool_call", "function_call"):
                     key = "value" if "value" in part else "text"
                     calls = (calls or []) + _embedded_calls(record, ti, f"{turn.pointer}/{i}/{key}", part.get(key))
-        if calls is None:
+        if calls is None and turn.raw_role == "assistant":  # legacy OpenAI `function_call`
             msg = _message_pointer(turn)
             legacy = _resolve(record.data, msg + "/function_call")
             if isinstance(legacy, dict):
