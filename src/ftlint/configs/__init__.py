@@ -195,7 +195,16 @@ def load_config(path: str, display: str, settings: Any) -> ConfigDocument:
             Location(display, 1, 1, 1, 2, "")))
         return doc
     doc.dialect = dialect
-    norm = NORMALISERS[dialect](parsed.data, path)
+    try:
+        norm = NORMALISERS[dialect](parsed.data, path)
+    except (RecursionError, MemoryError):
+        raise
+    except Exception as exc:  # a normaliser bug must not take the run down: report it on the file
+        doc.findings.append(_finding(
+            "FTX001", "internal-error", Severity.ERROR,
+            f"Reading this {dialect} config failed: {type(exc).__name__}: {exc}. Please report it.",
+            Location(display, 1, 1, 1, 2, "")))
+        return doc
     doc.normalised = norm
     doc.plan = norm.plan
     return doc

@@ -9,6 +9,7 @@ every value read from a key records that key's JSON pointer in `plan.sources`.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -242,27 +243,30 @@ def _to_bool(v: Any) -> bool:
     raise ValueError(v)
 
 
+_MAX_INT = 2**53  # beyond this no config value is meaningful, and floats lose integers
+
+
 def _to_int(v: Any) -> int:
     if isinstance(v, bool):
         raise ValueError(v)
-    if isinstance(v, int):
+    if isinstance(v, int) and abs(v) <= _MAX_INT:
         return v
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
     if isinstance(v, str):
-        f = float(v.strip())
-        if f.is_integer():
-            return int(f)
+        v = float(v.strip())
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer() and abs(v) <= _MAX_INT:
+        return int(v)
     raise ValueError(v)
 
 
 def _to_float(v: Any) -> float:
     if isinstance(v, bool):
         raise ValueError(v)
-    if isinstance(v, (int, float)):
+    if isinstance(v, int) and abs(v) <= _MAX_INT:
         return float(v)
     if isinstance(v, str):
-        return float(v.strip())  # YAML 1.1 reads `2e-4` as a string; the trainers convert it
+        v = float(v.strip())  # YAML 1.1 reads `2e-4` as a string; the trainers convert it
+    if isinstance(v, float) and math.isfinite(v):
+        return v
     raise ValueError(v)
 
 
@@ -284,7 +288,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "bool": _to_bool, "int": _to_int, "float": _to_float, "str": _to_str, "strlist": _to_strlist,
     "raw": lambda v: v,
 }
-_EXPECTED = {"bool": "true or false", "int": "a whole number", "float": "a number", "str": "a string",
+_EXPECTED = {"bool": "true or false", "int": "a whole number", "float": "a finite number", "str": "a string",
              "strlist": "a list of names (or a comma-separated string)", "raw": "a value"}
 
 
