@@ -556,7 +556,7 @@ def _has_tool_content(example: Example) -> bool:
 # Rules
 # --------------------------------------------------------------------------------------------
 class InvalidToolCall(Rule):
-    """A tool call is not well-formed: not JSON, no name, or arguments that are not a JSON object.
+    """A tool call is not well-formed (not JSON, no name, or arguments that are not an object).
 
     ## What it does
     Parses every tool call: OpenAI `tool_calls[].function` (whose `arguments` is a JSON
@@ -706,8 +706,7 @@ class ToolArgumentsSchemaViolation(Rule):
 
 
 class ToolCallIdMismatch(Rule):
-    """A tool reply's `tool_call_id` does not match a call of the assistant turn before it (or a
-    call is answered twice, or not at all).
+    """A tool reply's `tool_call_id` does not match a call of the turn before it.
 
     ## What it does
     For conversations whose calls carry ids (OpenAI `tool_calls[].id`), checks that every
@@ -816,8 +815,7 @@ def _index_of(pointer: str) -> int:
 
 
 class MalformedToolSchema(Rule):
-    """A declared tool is malformed: no name, a duplicate name, or parameters that are not a
-    valid JSON Schema for an object.
+    """A declared tool is malformed (no name, a duplicate name, or an invalid parameter schema).
 
     ## What it does
     Checks every entry of `tools` (or legacy `functions`; glaive's JSON-string `tools` is
@@ -866,8 +864,7 @@ class MalformedToolSchema(Rule):
 
 
 class NonstandardToolSchema(Rule):
-    """A declared tool uses a non-standard schema dialect (Python type names, `required`
-    outside `parameters`).
+    """A declared tool uses a non-standard schema dialect (Python type names, outer `required`).
 
     ## What it does
     Notes tool declarations written in the xLAM/APIGen dialect: parameter types such as
