@@ -99,7 +99,14 @@ def _member(name: str | int) -> Step:
             i = name + len(value) if name < 0 else name
             if 0 <= i < len(value):
                 yield value[i], path + (i,)
+    step.member = name  # type: ignore[attr-defined]
     return step
+
+
+def _plain_members(steps: list[Step]) -> list[str] | None:
+    """The member names when a path is only `.name` steps, else None."""
+    names = [getattr(s, "member", None) for s in steps]
+    return names if all(isinstance(n, str) for n in names) else None
 
 
 def _union(selectors: list[str | int]) -> Step:
@@ -384,9 +391,19 @@ class _Parser:
             self.pos += 1
             steps = self.parse_segments(allow_filters=False, stop=")]|&=!<>, ")
             relative = c == "@"
+            sub = JSONPath("", tuple(steps))
+            members = _plain_members(steps)
 
             def resolve(v: Any, r: Any) -> Any:
-                nodes = JSONPath("", tuple(steps)).find(v if relative else r)
+                if members is not None:  # the common `@.role`: no node lists needed
+                    cur = v if relative else r
+                    for m in members:
+                        if isinstance(cur, dict) and m in cur:
+                            cur = cur[m]
+                        else:
+                            return _MISSING
+                    return cur
+                nodes = sub.find(v if relative else r)
                 return nodes[0][0] if len(nodes) == 1 else _MISSING
             return resolve, True
         if c == "(":

@@ -22,6 +22,7 @@ from .functions import MISSING, FunctionContext, normalise_problems
 from .loader import RuleSpec, ThenSpec
 
 PREVIEW = 60
+VIEW_KEY = "ruleset_example_view"
 
 
 class YamlRule(Rule):
@@ -35,7 +36,6 @@ class YamlRule(Rule):
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
         self._severity_cache: dict[str, Severity | None] = {}
-        self._seen: set = set()
 
     # Dynamically created classes are not importable: pickle by rebuilding from the files.
     def __reduce__(self):  # type: ignore[override]
@@ -60,7 +60,10 @@ class YamlRule(Rule):
     # -- matching ---------------------------------------------------------------------------
     def _document(self, example: Example) -> tuple[Any, Any]:
         if self.spec.document == "example":
-            return example_view(example), lambda path: example_pointer(example, path)
+            view = example.cache.get(VIEW_KEY)
+            if view is None:  # shared by every ruleset rule that reads this example
+                view = example.cache[VIEW_KEY] = example_view(example)
+            return view, lambda path: example_pointer(example, path)
         return example.record.data, record_pointer
 
     def _targets(self, doc: Any, then: ThenSpec) -> Iterator[tuple[Any, tuple]]:
@@ -72,7 +75,7 @@ class YamlRule(Rule):
         spec = self.spec
         prop = split_pointer(pointer)[-1] if pointer else "record"
         fields = {"value": preview(value), "path": pointer or "/", "property": prop, "error": error,
-                  "description": self.summary().rstrip(".")}
+                  "description": spec.description.partition("\n")[0].strip().rstrip(".")}
         if spec.message:
             return spec.message.format_map(fields)
         return f"{fields['description']}: `{prop}` {error}."
@@ -167,21 +170,17 @@ class YamlDatasetRule(YamlRule):
                 if target is not MISSING:
                     return record.line
             return None
-        per_file = then.options.get("per", "dataset") == "file"
+        wants_value = bool(self.spec.message and "{value}" in self.spec.message)
         out = []
         for target, tpath in self._targets(doc, then):
             if target is MISSING or target is None:
                 continue
-            key = _digest(target, then.options)
             pointer = to_pointer(tpath)
-            scope_key = (ctx.path, key) if per_file else key
-            # Exact positions only for likely duplicates (seen before in this process): cheap.
-            exact = None
-            if scope_key in self._seen:
-                exact = (record.locate(pointer), preview(target))
-            else:
-                self._seen.add(scope_key)
-            out.append((key, pointer, RecordRef.of(record), exact))
+            # The exact span now (the record is gone by `finish`): same result in every worker.
+            loc = record.locate(pointer)
+            span = (loc.line, loc.column, loc.end_line, loc.end_column)
+            out.append((_digest(target, then.options), pointer, RecordRef.of(record), span,
+                        preview(target) if wants_value else ""))
         return out or None
 
     def finish(self, facts: dict[str, list[Any]], ctx: Context) -> Iterator[Finding]:
@@ -192,25 +191,24 @@ class YamlDatasetRule(YamlRule):
 
     def _finish_unique(self, facts: dict[str, list[Any]]) -> Iterator[Finding]:
         per_file = self.then.options.get("per", "dataset") == "file"
-        first: dict[Any, tuple[RecordRef, str]] = {}
+        first: dict[Any, tuple[RecordRef, str, tuple]] = {}
         for path, per_record in facts.items():
             severity = self.severity_for(path)
             if severity is None:
                 continue
             for items in per_record:
-                for key, pointer, ref, exact in items:
+                for key, pointer, ref, span, value in items:
                     scope_key = (path, key) if per_file else key
                     if scope_key not in first:
-                        first[scope_key] = (ref, pointer)
+                        first[scope_key] = (ref, pointer, span)
                         continue
-                    ref0, pointer0 = first[scope_key]
-                    if ref0 == ref and pointer0 == pointer:
+                    ref0, pointer0, span0 = first[scope_key]
+                    if ref0 == ref and pointer0 == pointer:  # one value reached by two `given` paths
                         continue
-                    location = exact[0] if exact else ref.location(pointer)
+                    location = Location(ref.path, *span, pointer)
                     where = f"{ref0.path}:{ref0.line}" if ref0.path != ref.path else f"line {ref0.line}"
                     error = f"duplicates the value first seen at {where}"
-                    value = exact[1] if exact else ""
-                    related = [Related(ref0.location(pointer0), "First occurrence of this value.")]
+                    related = [Related(Location(ref0.path, *span0, pointer0), "First occurrence of this value.")]
                     yield self.finding_at(location, self.message(value, pointer, error), severity=severity,
                                           related=related, key=f"{key.hex()}:{ref.path}:{ref.index}")
 
