@@ -160,3 +160,15 @@ def test_rules_doc_is_up_to_date() -> None:
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_rules_doc.py"), "--check"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_near_duplicate_across_splits(tmp_path: Path) -> None:
+    poem = "Write a short poem about the sea at night with rhyme and a calm mood please"
+    answer = "The moon lies on the water silver and slow while the tide hums softly"
+    train = [{"instruction": f"Topic {i}: describe a different thing number {i} in several words", "output": f"Thing {i} is described here with words of its own {i}"} for i in range(5)]
+    train.append({"instruction": poem, "output": answer})
+    write_jsonl(tmp_path / "train.jsonl", train)
+    write_jsonl(tmp_path / "test.jsonl", [{"instruction": poem + "!", "output": answer + "."}])
+    found = [f for f in lint_json(str(tmp_path), "--select", "FTD004,FTD005") if f["path"].endswith("test.jsonl")]
+    assert [f["code"] for f in found] == ["FTD005"]
+    assert found[0]["related"][0]["line"] == 6

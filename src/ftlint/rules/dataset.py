@@ -244,3 +244,117 @@ class TrainEvalOverlap(Rule):
                         fact.ref.location(), f"This {split} example also appears in the training data "
                         f"({hit.path}:{hit.line}).",
                         related=[Related(hit.location(), "The training copy.")], key=fact.key.hex() + path)
+
+
+_WORDS = re.compile(r"\w+")
+
+
+class _NearFact(NamedTuple):
+    minhash: Any        # rensa.RMinHash (picklable, so facts cross process boundaries)
+    digest: bytes       # exact-duplicate key: exact copies are FTD002's, not reported twice
+    ref: RecordRef
+
+
+class NearDuplicate(Rule):
+    """Two examples are near-duplicates (MinHash similarity above a threshold).
+
+    ## What it does
+    Estimates the Jaccard similarity of every example's words with MinHash (rensa, Rust) and
+    finds candidate pairs with locality-sensitive hashing, then verifies each pair. Reports
+    near-copies inside a file, and eval/test examples that nearly copy a training example,
+    with a related location at the first copy. Exact copies are left to `duplicate-example`.
+    Options: `threshold` (default 0.8), `min_words` (default 8; shorter examples are skipped).
+
+    ## Why it matters
+    Near-duplicates (templated or lightly paraphrased synthetic data) over-weight a few
+    patterns just like exact copies, and near-copies across splits leak the eval set while
+    slipping past exact-match deduplication.
+
+    ## Example
+    ```json
+    {"instruction": "Write a short poem about the sea at night, with rhyme.", "output": "The moon lies on the water..."}
+    {"instruction": "Write a short poem about the sea at night, with rhymes!", "output": "The moon lies on the water..."}
+    ```
+
+    ## Use instead
+    Keep one of them, or make them genuinely different.
+
+    ## How to fix
+    Deduplicate with a near-duplicate pass (MinHash/LSH) before splitting train and eval; lower
+    or raise `threshold` in `[tool.ftlint.rules.near-duplicate]` to taste.
+    """
+
+    code = "FTD005"
+    name = "near-duplicate"
+    severity = Severity.WARNING
+    scope = "dataset"
+    tags = ("dataset", "duplicates", "leakage")
+    precision = "medium"
+    default_options = {"threshold": 0.8, "min_words": 8, "num_perm": 64, "bands": 8}
+
+    def collect(self, example: Example, ctx: Context) -> _NearFact | None:
+        from rensa import RMinHash
+
+        words = _WORDS.findall(" ".join(t.text for t in example.all_turns()).lower())
+        if len(words) < self.options["min_words"]:
+            return None
+        minhash = RMinHash(self.options["num_perm"], 7)
+        minhash.update(words)
+        return _NearFact(minhash, _example_digest(example), RecordRef.of(example.record))
+
+    def finish(self, facts: dict[str, list[_NearFact]], ctx: Context) -> Iterator[Finding]:
+        from rensa import RMinHashLSH
+
+        threshold = float(self.options["threshold"])
+        train_facts: list[_NearFact] = []
+        for path, items in facts.items():
+            # One representative per cluster keeps queries cheap even on templated data.
+            lsh = RMinHashLSH(threshold, self.options["num_perm"], self.options["bands"])
+            reps: list[_NearFact] = []
+            exact: set[bytes] = set()
+            for fact in items:
+                if fact.digest in exact:
+                    continue
+                exact.add(fact.digest)
+                match = self._best(lsh, reps, fact, threshold)
+                if match is None:
+                    lsh.insert(len(reps), fact.minhash)
+                    reps.append(fact)
+                    continue
+                rep, score = match
+                yield self.finding_at(
+                    fact.ref.location(), f"Near-duplicate (similarity {score:.2f}) of the example at line {rep.ref.line}.",
+                    related=[Related(rep.ref.location(), "The first of these near-duplicates.")],
+                    key=fact.digest.hex() + rep.digest.hex())
+            if ctx.splits.get(path) == "train":
+                train_facts.extend(reps)
+        if not train_facts:
+            return
+        train_index = RMinHashLSH(threshold, self.options["num_perm"], self.options["bands"])
+        for i, fact in enumerate(train_facts):
+            train_index.insert(i, fact.minhash)
+        train_digests = {f.digest for f in train_facts}
+        for path, items in facts.items():
+            split = ctx.splits.get(path)
+            if split not in ("eval", "test"):
+                continue
+            for fact in items:
+                if fact.digest in train_digests:
+                    continue  # an exact copy: train-eval-overlap reports it
+                match = self._best(train_index, train_facts, fact, threshold)
+                if match:
+                    rep, score = match
+                    yield self.finding_at(
+                        fact.ref.location(), f"This {split} example nearly copies a training example "
+                        f"(similarity {score:.2f}, {rep.ref.path}:{rep.ref.line}).",
+                        related=[Related(rep.ref.location(), "The similar training example.")],
+                        key=fact.digest.hex() + rep.digest.hex() + path)
+
+    @staticmethod
+    def _best(lsh: Any, reps: list[_NearFact], fact: _NearFact, threshold: float) -> tuple[_NearFact, float] | None:
+        """The earliest representative similar enough to `fact` (deterministic: the first copy)."""
+        for key in sorted(lsh.query(fact.minhash)):
+            score = fact.minhash.jaccard(reps[key].minhash)
+            if score >= threshold:
+                return reps[key], score
+        return None
