@@ -289,3 +289,29 @@ def test_python_function_from_entry_point(tmp_path: Path, monkeypatch: pytest.Mo
 def test_register_function_cannot_replace_builtin() -> None:
     with pytest.raises(ValueError):
         register_function("truthy", lambda v, o, c: None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Properties: every match's pointer leads back to the matched value, at its exact span.
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text(alphabet="ab/~\"é\\ ", max_size=4),
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(alphabet="ab/~ é", max_size=3), kids, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.text(alphabet="ab/~", max_size=3), _json, max_size=4))
+def test_recursive_matches_locate_exactly(doc: dict) -> None:
+    from ftlint.records import Record
+    from ftlint.rulesets.document import record_pointer
+
+    line = json.dumps(doc, ensure_ascii=False)
+    record = Record("x.jsonl", 0, doc, 1, raw=line.encode())
+    for value, path in compile_path("$..*").find(doc):
+        pointer = record_pointer(path)
+        loc = record.locate(pointer)
+        assert json.loads(line[loc.column - 1:loc.end_column - 1]) == value, pointer

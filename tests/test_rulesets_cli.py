@@ -327,3 +327,11 @@ def test_token_limits_estimate_or_use_the_tokenizer(tmp_path: Path) -> None:
     found = lint_json(str(long), "--ruleset", "hf-autotrain", "--select", "FTR5", "--tokenizer", str(tokenizer))
     msgs = [f["message"] for f in found if f["code"] == "FTR503"]
     assert len(msgs) == 2 and not any("estimated" in m for m in msgs)
+
+
+def test_override_changes_severity_per_file(tmp_path: Path) -> None:
+    text = TEAM.read_text() + "  - files: ['support/**']\n    rules: {TEAM003: note}\n"
+    (tmp_path / "data").symlink_to(SUPPORT)
+    (tmp_path / "team.yaml").write_text(text)
+    found = lint_json(str(SUPPORT), "--ruleset", str(tmp_path / "team.yaml"))
+    assert [f["severity"] for f in found if f["code"] == "TEAM003"] == ["note"]

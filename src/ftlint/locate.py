@@ -25,7 +25,9 @@ def join_pointer(base: str, *tokens: str | int) -> str:
 def split_pointer(pointer: str) -> list[str]:
     if not pointer:
         return []
-    return [t.replace("~1", "/").replace("~0", "~") for t in pointer.lstrip("/").split("/")]
+    # Drop one leading "/", not all: "//0" is the member "" and then index 0 (RFC 6901).
+    body = pointer[1:] if pointer.startswith("/") else pointer
+    return [t.replace("~1", "/").replace("~0", "~") for t in body.split("/")]
 
 
 def _skip_ws(text: str, pos: int) -> int:
