@@ -102,14 +102,18 @@ def texts() -> list[str]:
 
 
 def generate(path: Path, n: int, seed: int = 0) -> None:
+    """Chat records whose turns are random runs of real sentences: diverse like a real set."""
     rng = random.Random(seed)
-    pool = texts()
+    sentences = [s.strip() + "." for t in texts() for s in t.replace("\n", " ").split(". ") if len(s.split()) >= 4]
+    def run(k: int) -> str:
+        start = rng.randrange(len(sentences))
+        return " ".join(sentences[(start + j * 7919) % len(sentences)] for j in range(k))
     with path.open("w", encoding="utf-8") as fh:
         for i in range(n):
             turns = [{"role": "system", "content": "You are a helpful assistant."}] if i % 3 == 0 else []
             for _ in range(rng.choice((1, 1, 2))):
-                turns.append({"role": "user", "content": rng.choice(pool)[:600]})
-                turns.append({"role": "assistant", "content": rng.choice(pool)[:1200] + f" ({i})"})
+                turns.append({"role": "user", "content": run(rng.randint(2, 4))})
+                turns.append({"role": "assistant", "content": run(rng.randint(2, 8))})
             fh.write(json.dumps({"messages": turns}, ensure_ascii=False) + "\n")
 
 
