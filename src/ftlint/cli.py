@@ -40,6 +40,10 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             click.echo("ftlint: interrupted", err=True)
             sys.exit(130)
+        except BrokenPipeError:
+            # the reader went away (`ftlint rules | head`): stop quietly, like other CLI tools
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except RecursionError:
             if debug:
                 traceback.print_exc()
@@ -211,17 +215,10 @@ def show_rule(code: str, rulesets: tuple[str, ...]) -> None:
     click.echo(cls.doc())
 
 
-def _register_optional_commands() -> None:
-    """Commands whose modules may not exist yet in a partial install are added lazily."""
-    import importlib
+# The other commands live beside the feature they drive; their modules import nothing heavy.
+from .rulesets.command import test_rules  # noqa: E402
+from .smoke.command import smoke  # noqa: E402
+from .vram.command import estimate  # noqa: E402
 
-    for module, attr in (("ftlint.vram.command", "estimate"), ("ftlint.smoke.command", "smoke"),
-                         ("ftlint.rulesets.command", "test_rules")):
-        try:
-            cmd = getattr(importlib.import_module(module), attr)
-        except ImportError:
-            continue
-        main.add_command(cmd)
-
-
-_register_optional_commands()
+for _command in (estimate, smoke, test_rules):
+    main.add_command(_command)
