@@ -334,17 +334,18 @@ class Linter:
         if not batch:
             return
         cache = {} if cache is None else cache
-        hooked: set[int] = set()
-        for example in batch:
-            for rule in (r for group in self._rules_for(example.format, ctx, cache) for r in group):
-                hook = getattr(rule, "prepare_batch", None)
-                if hook is not None and id(rule) not in hooked:
-                    hooked.add(id(rule))
-                    ctx.options = rule.options
-                    try:
-                        hook(batch, ctx)
-                    except Exception:  # the rule computes per example instead and reports its own failure
-                        pass
+        hooked: dict[int, Rule] = {}
+        for fmt in {example.format for example in batch}:
+            for group in self._rules_for(fmt, ctx, cache):
+                for rule in group:
+                    if getattr(rule, "prepare_batch", None) is not None:
+                        hooked[id(rule)] = rule
+        for rule in hooked.values():
+            ctx.options = rule.options
+            try:
+                rule.prepare_batch(batch, ctx)  # type: ignore[attr-defined]
+            except Exception:  # the rule computes per example instead and reports its own failure
+                pass
         for example in batch:
             self._run_record_rules(example, ctx, findings, file_facts, cache)
         batch.clear()
