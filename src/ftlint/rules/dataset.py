@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import string
 from typing import Any, Iterator, NamedTuple
 
 from ..findings import Finding, Location, Related, Severity
@@ -246,8 +247,9 @@ class TrainEvalOverlap(Rule):
                         related=[Related(hit.location(), "The training copy.")], key=fact.key.hex() + path)
 
 
-# Words for MinHash: punctuation is not part of a word ("mood." == "mood!"); translate is C-speed.
-_PUNCT_TO_SPACE = str.maketrans({c: " " for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~“”‘’«»…"})
+# Words for MinHash: ASCII punctuation is not part of a word ("mood." == "mood!"). Working on
+# UTF-8 bytes keeps this at C speed (str.translate with a table is several times slower).
+_PUNCT_TO_SPACE = bytes.maketrans(string.punctuation.encode(), b" " * len(string.punctuation))
 
 
 class _NearFact(NamedTuple):
@@ -296,7 +298,7 @@ class NearDuplicate(Rule):
     def collect(self, example: Example, ctx: Context) -> _NearFact | None:
         from rensa import RMinHash
 
-        words = " ".join(t.text for t in example.all_turns()).lower().translate(_PUNCT_TO_SPACE).split()
+        words = " ".join(t.text for t in example.all_turns()).lower().encode("utf-8", "replace").translate(_PUNCT_TO_SPACE).split()
         if len(words) < self.options["min_words"]:
             return None
         minhash = RMinHash(self.options["num_perm"], 7)
