@@ -530,13 +530,17 @@ class ControlCharsOrMojibake(Rule):
                                    f"Mojibake `{m.group(0)}` in {turn.role} content (text decoded with the wrong encoding).")
 
 
-_REFUSAL = re.compile(
+_REFUSAL_SOURCE = (
     r"\bas an ai(?: language)? model\b|\bas a (?:large )?language model\b|\bi(?:'m| am) (?:just )?an ai(?: assistant)?(?:,| and) i (?:can(?:no|')t|don't)\b"
     r"|\bi(?:'m| am) sorry,? but i (?:can(?:no|')t|am unable to|won't) (?:help|assist|provide|fulfil|comply)"
     r"|\bi (?:cannot|can't) (?:fulfil|fulfill|comply with) (?:this|that|your) request\b"
-    r"|\bmy knowledge cutoff\b",
-    re.I,
+    r"|\bmy knowledge cutoff\b"
 )
+_REFUSAL = re.compile(_REFUSAL_SOURCE)
+_REFUSAL_ANY_CASE = re.compile(_REFUSAL_SOURCE, re.I)
+
+
+_REFUSAL_ANCHORS = (" ai", "language model", "sorry", "fulfil", "comply", "knowledge cutoff")
 
 
 class RefusalBoilerplate(Rule):
@@ -575,6 +579,12 @@ class RefusalBoilerplate(Rule):
         for turn in example.turns:
             if turn.role != "assistant":
                 continue
-            m = _REFUSAL.search(turn.text)
-            if m:
-                yield self.finding(example.record, turn.pointer, f"Refusal boilerplate: \"{m.group(0)}\".")
+            text = turn.text
+            lowered = text.lower()
+            # Every phrase contains one of these words; substring tests skip most answers at C speed.
+            if not any(word in lowered for word in _REFUSAL_ANCHORS):
+                continue
+            if _REFUSAL.search(lowered):  # case-sensitive search on lowered text: fast
+                m = _REFUSAL_ANY_CASE.search(text)  # only on a hit: quote the user's own casing
+                quote = m.group(0) if m else "refusal phrase"
+                yield self.finding(example.record, turn.pointer, f"Refusal boilerplate: \"{quote}\".")
