@@ -38,16 +38,28 @@ class Turn:
     tool_calls_pointer: str | None = None
     is_tool_call: bool = False    # sharegpt function_call turn: content is the call JSON
     tool_call_id: str | None = None
+    _text: str | None = None      # caches: many rules read the same text
+    _lower: str | None = None
 
     @property
     def text(self) -> str:
         """Content as plain text (multi-part content joined); '' when absent."""
-        c = self.content
-        if isinstance(c, str):
-            return c
-        if isinstance(c, list):
-            return "".join(_part_text(p) for p in c)
-        return ""
+        if self._text is None:
+            c = self.content
+            if isinstance(c, str):
+                self._text = c
+            elif isinstance(c, list):
+                self._text = "".join(_part_text(p) for p in c)
+            else:
+                self._text = ""
+        return self._text
+
+    @property
+    def lower(self) -> str:
+        """`text.lower()`, computed once."""
+        if self._lower is None:
+            self._lower = self.text.lower()
+        return self._lower
 
 
 def _part_text(part: Any) -> str:

@@ -13,8 +13,8 @@ from ..rule import Context, Rule
 CHAT_FORMATS = ("openai", "sharegpt", "kto", "preference")
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.split()).lower()
+def _norm(turn: Turn) -> str:
+    return " ".join(turn.lower.split())
 
 
 class EmptyContent(Rule):
@@ -351,11 +351,11 @@ class ResponseEchoesPrompt(Rule):
             if turn.role == "user":
                 prev_user = turn
             elif turn.role == "assistant" and prev_user is not None and not _is_call(turn):
-                verdict = self._echo(prev_user.text, turn.text)
+                verdict = self._echo(prev_user, turn)
                 if verdict:
                     yield self.finding(example.record, turn.pointer, f"Response {verdict} the prompt.")
 
-    def _echo(self, prompt: str, response: str) -> str | None:
+    def _echo(self, prompt: Turn, response: Turn) -> str | None:
         p, r = _norm(prompt), _norm(response)
         if not r or not p:
             return None
@@ -580,7 +580,7 @@ class RefusalBoilerplate(Rule):
             if turn.role != "assistant":
                 continue
             text = turn.text
-            lowered = text.lower()
+            lowered = turn.lower
             # Every phrase contains one of these words; substring tests skip most answers at C speed.
             if not any(word in lowered for word in _REFUSAL_ANCHORS):
                 continue

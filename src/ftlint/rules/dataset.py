@@ -14,14 +14,15 @@ from ..rule import Context, RecordRef, Rule
 
 
 def _digest(text: str) -> bytes:
-    return hashlib.blake2b(" ".join(text.split()).lower().encode("utf-8", "replace"), digest_size=16).digest()
+    """Hash of already lower-cased text with whitespace runs collapsed."""
+    return hashlib.blake2b(" ".join(text.split()).encode("utf-8", "replace"), digest_size=16).digest()
 
 
 def _example_digest(example: Example) -> bytes:
     """Digest of the whole example, normalised; computed once and shared by the rules."""
     key = example.cache.get("digest")
     if key is None:
-        key = example.cache["digest"] = _digest("\x1e".join(f"{t.role}\x1f{t.text}" for t in example.all_turns()))
+        key = example.cache["digest"] = _digest("\x1e".join(f"{t.role}\x1f{t.lower}" for t in example.all_turns()))
     return key
 
 
@@ -29,9 +30,9 @@ def _prompt_answer_digests(example: Example) -> tuple[bytes, bytes] | None:
     """Digests of (prompt turns, final answer), or None without an answer or a prompt."""
     if "prompt_answer" not in example.cache:
         last = example.last_assistant_index()
-        prompt = "\x1e".join(f"{t.role}\x1f{t.text}" for t in example.turns[:last]) if last is not None else ""
+        prompt = "\x1e".join(f"{t.role}\x1f{t.lower}" for t in example.turns[:last]) if last is not None else ""
         example.cache["prompt_answer"] = (
-            (_digest(prompt), _digest(example.turns[last].text)) if last is not None and prompt.strip() else None)
+            (_digest(prompt), _digest(example.turns[last].lower)) if last is not None and prompt.strip() else None)
     return example.cache["prompt_answer"]
 
 
@@ -298,7 +299,7 @@ class NearDuplicate(Rule):
     def collect(self, example: Example, ctx: Context) -> _NearFact | None:
         from rensa import RMinHash
 
-        words = " ".join(t.text for t in example.all_turns()).lower().encode("utf-8", "replace").translate(_PUNCT_TO_SPACE).split()
+        words = " ".join(t.lower for t in example.all_turns()).encode("utf-8", "replace").translate(_PUNCT_TO_SPACE).split()
         if len(words) < self.options["min_words"]:
             return None
         minhash = RMinHash(self.options["num_perm"], 7)

@@ -11,13 +11,17 @@ from typing import Any, Iterator
 from ..findings import Finding, Location, Severity
 from ..formats import Example
 from ..rule import Context, RecordRef, Rule
-from ..tokens.counter import TokenCounts, counts_for, prepare_batch, service_for
+from ..tokens.counter import TokenCounts, counts_for, prepare_batch, service_for, token_spec
 
 
 class _TokenRule(Rule):
     """Shared plumbing: batch counting, the approximate label."""
 
     tags = ("tokens",)
+
+    def active(self, ctx: Context) -> bool:
+        """No model or tokenizer configured: nothing to count, so no per-record cost at all."""
+        return token_spec(ctx)[0] is not None
 
     def prepare_batch(self, examples: list[Example], ctx: Context) -> None:
         prepare_batch(examples, ctx)
