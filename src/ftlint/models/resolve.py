@@ -7,6 +7,8 @@ ModelNotFound naming everything that was tried.
 
 from __future__ import annotations
 
+from ..hub import hub_status
+
 import json
 import os
 from pathlib import Path
@@ -240,11 +242,6 @@ def find_in_hf_cache(repo_id: str) -> Path | None:
     return None
 
 
-def hub_allowed() -> bool:
-    flag = os.environ.get("HF_HUB_OFFLINE", "") or os.environ.get("TRANSFORMERS_OFFLINE", "")
-    return flag.strip().lower() not in ("1", "true", "yes", "on")
-
-
 def _from_hub(repo_id: str) -> ModelArch:
     from huggingface_hub import hf_hub_download  # optional; ImportError handled by the caller
 
@@ -292,8 +289,9 @@ def resolve_arch(name_or_path: str, *, trust_remote_code: bool = False) -> Model
     tried.append("built-in catalog")
 
     if name.count("/") == 1 and not name.startswith((".", "/", "~")):
-        if not hub_allowed():
-            tried.append("the hub (skipped: HF_HUB_OFFLINE is set)")
+        why_not = hub_status()
+        if why_not is not None:
+            tried.append(f"the hub (skipped: {why_not})")
         else:
             try:
                 return _from_hub(name)

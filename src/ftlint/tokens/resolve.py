@@ -8,6 +8,8 @@ model repository is ever run.
 
 from __future__ import annotations
 
+from ..hub import hub_status
+
 import json
 import os
 from dataclasses import dataclass, field
@@ -137,31 +139,13 @@ def find_in_cache(repo_id: str, revision: str | None = None) -> Path | None:
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
 
-def hub_allowed() -> bool:
-    off = {"1", "true", "yes", "on"}
-    return not any(os.environ.get(k, "").strip().lower() in off
-                   for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "FTLINT_OFFLINE"))
-
-
-def _online(host: str = "huggingface.co", timeout: float = 2.0) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def download(repo_id: str) -> Path | None:
     """Fetch only the small tokenizer files into the HF cache; None when that is not possible."""
-    if not hub_allowed():
+    if hub_status() is not None:
         return None
     try:
         from huggingface_hub import hf_hub_download
     except ImportError:
-        return None
-    if not _online():
         return None
     folder: Path | None = None
     for name in TOKENIZER_FILES:
@@ -195,11 +179,12 @@ def resolve(spec: str) -> TokenizerFiles:
         if snap is not None:
             return load_folder(snap, spec, f"Hugging Face cache ({snap})")
         looked.append(f"not in the Hugging Face cache ({hf_cache_dir()})")
-        if not hub_allowed():
-            looked.append("hub access is off (HF_HUB_OFFLINE)")
+        why_not = hub_status()
+        if why_not is not None:
+            looked.append(why_not)
         else:
             folder = download(spec)
             if folder is not None:
                 return load_folder(folder, spec, f"Hugging Face hub ({spec})")
-            looked.append("hub not reachable")
+            looked.append("hub download failed")
     raise Unresolved(f"tokenizer for {spec!r} not available offline: " + ", ".join(looked))
