@@ -172,3 +172,15 @@ def test_near_duplicate_across_splits(tmp_path: Path) -> None:
     found = [f for f in lint_json(str(tmp_path), "--select", "FTD004,FTD005") if f["path"].endswith("test.jsonl")]
     assert [f["code"] for f in found] == ["FTD005"]
     assert found[0]["related"][0]["line"] == 6
+
+
+def test_dataset_named_directly_and_by_config_uses_the_config_plan(tmp_path: Path) -> None:
+    import shutil
+
+    from conftest import FIXTURES
+
+    for name in ("train.jsonl", "validation.jsonl", "train.yml"):
+        shutil.copy(FIXTURES / "demo" / name, tmp_path / name)
+    # the directory walk meets train.jsonl before train.yml; the config's plan must still apply
+    stats = [f for f in lint_json(str(tmp_path), "--select", "FTT011") if f["code"] == "FTT011"]
+    assert sorted(Path(f["path"]).name for f in stats) == ["train.jsonl", "validation.jsonl"]

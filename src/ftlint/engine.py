@@ -8,7 +8,7 @@ import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .findings import Finding, Location, Severity, UsageError
 from .formats import REQUIRED_KEYS, Example, detect_format, normalise
@@ -51,7 +51,7 @@ def display_path(path: str) -> str:
     try:
         rel = p.resolve().relative_to(Path.cwd().resolve())
         return rel.as_posix()
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):  # outside the cwd; RuntimeError: a symlink loop (Python < 3.13)
         return p.as_posix()
 
 
@@ -131,15 +131,15 @@ class Linter:
         return opts
 
     # ------------------------------------------------------------------------------------
-    def lint(self, paths: Iterable[str]) -> Report:
+    def lint(self, paths: Iterable[str], scanner: "Scanner | None" = None) -> Report:
+        """Lint `paths`. `scanner` decides where dataset files are scanned (ftlint.distributed
+        passes one that runs on Ray); by default here, with forked workers for big JSONL files."""
         targets = discover(paths, self.settings.exclude)
         findings: list[Finding] = []
         stats: list[FileStats] = []
         facts: dict[str, dict[str, list[Any]]] = {c: {} for c in (r.code for r in self.dataset_rules)}
         splits: dict[str, str] = {}
         counts: dict[str, int] = {}
-        seen: set[str] = set()
-        plans: dict[str, Any] = {}
 
         datasets: list[tuple[str, Context]] = []
         for path, kind in targets:
@@ -147,23 +147,30 @@ class Linter:
                 cfg_findings, cfg_datasets, plan = self._lint_config(path)
                 findings.extend(cfg_findings)
                 stats.append(FileStats(display_path(path), kind="config"))
-                plans[path] = plan
                 datasets.extend(cfg_datasets)
             else:
                 split = split_of(path)
                 datasets.append((path, Context(split=split, file_format=self.settings.format_hint)))
 
+        # A file named directly and also used by a config is linted once, with the config's
+        # plan (model, sequence length, split), whichever came first (a dict keeps first order).
+        chosen: dict[str, tuple[str, Context]] = {}
         for path, ctx in datasets:
             real = os.path.realpath(path)
-            if real in seen:
-                continue
-            seen.add(real)
+            if real not in chosen or (ctx.plan is not None and chosen[real][1].plan is None):
+                chosen[real] = (path, ctx)
+        jobs: list[tuple[str, str, Context]] = []
+        for path, ctx in chosen.values():
             display = display_path(path)
             ctx.path = display
             ctx.services = self.services
             if ctx.split:
                 splits[display] = ctx.split
-            file_findings, file_stats = self._lint_dataset(path, display, ctx, facts)
+            jobs.append((path, display, ctx))
+        # Each file's chunks come back in file order and merge in file order, whatever scanned them.
+        scanned = (scanner or self._scan_files)(jobs)
+        for (path, display, ctx), chunks in zip(jobs, scanned):
+            file_findings, file_stats = self._merge_chunks(display, chunks, facts)
             findings.extend(file_findings)
             stats.append(file_stats)
             counts[display] = file_stats.records
@@ -198,20 +205,19 @@ class Linter:
                                        plan=doc.plan)) for ref in doc.datasets if ref.exists]
         return findings, datasets, doc.plan
 
+    def _scan_files(self, jobs: list[tuple[str, str, Context]]) -> Iterator[list["_Chunk"]]:
+        """The local scanner: one file after the other (lazily, so each merges before the next)."""
+        for path, display, ctx in jobs:
+            yield self._scan_file(path, display, ctx)
+
     def _lint_dataset(self, path: str, display: str, ctx: Context,
                       facts: dict[str, dict[str, list[Any]]]) -> tuple[list[Finding], FileStats]:
-        stats = FileStats(display)
-        reader = reader_for(path) or reader_for(path + ".jsonl")
+        return self._merge_chunks(display, self._scan_file(path, display, ctx), facts)
+
+    def _scan_file(self, path: str, display: str, ctx: Context) -> list["_Chunk"]:
+        """Read one dataset file (sniffing its dominant format into `ctx`) and scan it."""
         try:
-            if os.path.isdir(path):
-                raise IsADirectoryError(f"{display}: is a directory, not a dataset file")
-            items: Iterator[Record | Problem] = reader(path, display, self.settings.max_line_bytes)
-            buffered: list[Record | Problem] = []
-            for item in items:
-                buffered.append(item)
-                if len(buffered) >= SNIFF_RECORDS:
-                    break
-            ctx.file_format = ctx.file_format or _dominant_format(buffered)
+            reader, items, buffered = self._sniff(path, display, ctx)
             jobs = self._jobs_for(path, reader, buffered)
             if jobs > 1:
                 close = getattr(items, "close", None)
@@ -224,7 +230,28 @@ class Linter:
             raise
         except (OSError, IsADirectoryError) as exc:
             raise UsageError(f"{display}: cannot read: {exc.strerror or exc}") from exc
-        # Merge chunk results in file order: the same findings and facts as one sequential pass.
+        return chunks
+
+    def _sniff(self, path: str, display: str, ctx: Context) -> tuple[Any, Iterator[Record | Problem],
+                                                                     list[Record | Problem]]:
+        """Open a dataset file and read its head: (reader, the rest, the head). The head's
+        dominant format becomes the file's (unless one was given). Raises OSError."""
+        reader = reader_for(path) or reader_for(path + ".jsonl")
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"{display}: is a directory, not a dataset file")
+        items: Iterator[Record | Problem] = reader(path, display, self.settings.max_line_bytes)
+        buffered: list[Record | Problem] = []
+        for item in items:
+            buffered.append(item)
+            if len(buffered) >= SNIFF_RECORDS:
+                break
+        ctx.file_format = ctx.file_format or _dominant_format(buffered)
+        return reader, items, buffered
+
+    def _merge_chunks(self, display: str, chunks: Iterable["_Chunk"],
+                      facts: dict[str, dict[str, list[Any]]]) -> tuple[list[Finding], FileStats]:
+        """Merge chunk results in file order: the same findings and facts as one sequential pass."""
+        stats = FileStats(display)
         findings: list[Finding] = []
         unknown: list[Record] = []
         file_facts = {code: facts[code].setdefault(display, []) for code in facts}
@@ -421,12 +448,22 @@ class _Chunk:
 _FORK_STATE: tuple[Linter, str, str, Context] | None = None
 
 
-def _scan_range(bounds: tuple[int, int, int]) -> _Chunk:
-    linter, path, display, ctx = _FORK_STATE  # type: ignore[misc]
-    start, end, first_line = bounds
+# Given a list of (path, display path, context) dataset files, yields each file's chunks in order.
+Scanner = Callable[[list[tuple[str, str, Context]]], Iterable[list[_Chunk]]]
+
+
+def scan_range(linter: Linter, path: str, display: str, ctx: Context, start: int, end: int | None,
+               first_line: int) -> _Chunk:
+    """Scan the JSONL lines that start in [start, end) of `path`; `start` is a line start and
+    `first_line` its 1-based line number. Shared by the forked workers and the Ray tasks."""
     with open(path, "rb") as fh:
         fh.seek(start)
         return linter._scan(iter_jsonl_lines(fh, display, first_line, end, linter.settings.max_line_bytes), ctx)
+
+
+def _scan_range(bounds: tuple[int, int, int]) -> _Chunk:
+    linter, path, display, ctx = _FORK_STATE  # type: ignore[misc]
+    return scan_range(linter, path, display, ctx, *bounds)
 
 
 def _scan_parallel(linter: Linter, path: str, display: str, ctx: Context, jobs: int) -> list[_Chunk]:
