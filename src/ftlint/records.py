@@ -311,7 +311,9 @@ def read_csv(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYT
             yield Problem("FTP001", f"Invalid CSV: {exc}.", reader.line_num, fatal=True)
 
 
-def read_parquet(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Record | Problem]:
+def read_parquet(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, *,
+                 row_groups: list[int] | None = None, first_index: int = 0) -> Iterator[Record | Problem]:
+    """All rows, or only `row_groups` whose first row is row `first_index` (0-based) of the file."""
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -319,8 +321,8 @@ def read_parquet(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE
         return
     try:
         pf = pq.ParquetFile(path)
-        index = 0
-        for batch in pf.iter_batches(batch_size=4096):
+        index = first_index
+        for batch in pf.iter_batches(batch_size=4096, row_groups=row_groups):
             for row in batch.to_pylist():
                 # Parquet has no lines: the "line" is the 1-based row number.
                 yield Record(display, index, row, index + 1, 1)
