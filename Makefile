@@ -10,7 +10,7 @@ CONSTRAINTS := $(if $(shell command -v nvidia-smi 2>/dev/null),,-c constraints/c
 
 $(STAMP): pyproject.toml constraints/cpu.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q $(CONSTRAINTS) -e '.[smoke,dev]'
+	$(PY) -m pip install -q $(CONSTRAINTS) -e '.[smoke,dev,ray]'
 	touch $(STAMP)
 
 install: $(STAMP)
