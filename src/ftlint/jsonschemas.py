@@ -170,12 +170,14 @@ def load_schema_file(path: str) -> Any:
     except OSError as exc:
         raise UsageError(f"{path}: cannot read JSON Schema: {exc.strerror or exc}") from None
     if path.lower().endswith((".yaml", ".yml")):
-        import yaml
+        from .configs.yamlsafe import YamlProblem, safe_load
 
         try:
-            return yaml.safe_load(blob.decode("utf-8"))
-        except (UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise UsageError(f"{path}: JSON Schema is not valid YAML: {str(exc).splitlines()[0]}") from None
+            return safe_load(blob.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{path}: JSON Schema is not UTF-8 text ({exc.reason})") from None
+        except YamlProblem as exc:
+            raise UsageError(f"{path}:{exc.line}:{exc.column}: JSON Schema is not usable YAML: {exc.message}") from None
     try:
         text = blob.decode("utf-8-sig")
         return json.loads(text)

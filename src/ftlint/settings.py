@@ -77,11 +77,18 @@ def load_settings(path: Path | None) -> Settings:
         if path.name == "pyproject.toml":
             raw = tomllib.loads(text).get("tool", {}).get("ftlint", {})
         else:
-            raw = yaml.safe_load(text) or {}
+            from .configs.yamlsafe import YamlProblem, safe_load
+
+            try:
+                raw = safe_load(text) or {}
+            except YamlProblem as exc:
+                raise UsageError(f"{path}:{exc.line}:{exc.column}: invalid project config: {exc.message}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read project config: {exc}") from exc
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
         raise UsageError(f"{path}: invalid project config: {str(exc).splitlines()[0]}") from exc
+    except RecursionError:
+        raise UsageError(f"{path}: invalid project config: nested too deeply to read") from None
     if not isinstance(raw, dict):
         raise UsageError(f"{path}: project config must be a mapping of settings")
     try:

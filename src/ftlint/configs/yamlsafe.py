@@ -188,6 +188,18 @@ def load_yaml_text(text: str) -> YamlDocument:
         loader.dispose()
 
 
+def safe_load(text: str) -> Any:
+    """`yaml.safe_load` with the guards above, for every YAML file ftlint reads (project config,
+    schemas, rulesets): plain `safe_load` builds an alias bomb cheaply, but whatever walks the
+    result afterwards (validation, marks) runs for hours. YamlProblem on anything unusable."""
+    return load_yaml_text(text).data
+
+
+def check_expansion(root: yaml.Node) -> None:
+    """For loaders that compose nodes themselves: YamlProblem on alias bombs, cycles, deep nesting."""
+    _check_expansion(root)
+
+
 def _mark(mark: Any) -> tuple[int, int]:
     if mark is None:
         return 1, 1

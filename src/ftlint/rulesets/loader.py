@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from ..configs.yamlsafe import YamlProblem, check_expansion
 from ..findings import Severity, UsageError
 from .functions import DATASET_FUNCTIONS, available_functions, get_function
 from .jsonpath import JSONPath, JSONPathError, compile_path
@@ -116,6 +117,10 @@ def load_yaml(text: str, display: str) -> tuple[Any, Marks]:
             if node is None:
                 raise RulesetError(display, 1, 1, "the file is empty; expected a ruleset mapping "
                                    "with `name`, `prefix` and `rules`")
+            try:  # before any walk: an alias bomb would make `_walk` run for hours
+                check_expansion(node)
+            except YamlProblem as exc:
+                raise RulesetError(display, exc.line, exc.column, exc.message) from None
             _walk(node, (), marks)
             data = loader.construct_document(node)
         finally:
@@ -126,6 +131,8 @@ def load_yaml(text: str, display: str) -> tuple[Any, Marks]:
         raise RulesetError(display, line, col, f"invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise RulesetError(display, 1, 1, f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise RulesetError(display, 1, 1, "YAML is nested too deeply to read") from None
     return data, marks
 
 

@@ -45,9 +45,11 @@ class FileResult:
 
 def looks_like_ruleset(path: Path) -> bool:
     """YAML files in a rulesets folder that are clearly something else are skipped."""
+    from ..configs.yamlsafe import YamlProblem, safe_load
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YamlProblem):
         return True  # let the loader report the problem with its position
     return not isinstance(data, dict) or "rules" in data or "prefix" in data or "extends" in data
 

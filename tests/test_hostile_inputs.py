@@ -1,0 +1,450 @@
+"""Hostile inputs through the real CLI, in a subprocess with a timeout.
+
+Every command (check, estimate, smoke, test-rules, rule, rules) fed a broken, malicious or
+strange file must answer with exit 1 or 2 and a message naming the file: never a traceback,
+never a hang, never the last-resort "internal error", and nothing in the input is executed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+TIMEOUT = 90  # seconds; every case here finishes in about one
+MARKER = "PWNED"  # a file that an executed YAML tag would create
+
+
+def ftlint(*args: str, cwd: Path, timeout: int = TIMEOUT, python: list[str] | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, NO_COLOR="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env.pop("FTLINT_DEBUG", None)
+    cmd = (python or [sys.executable, "-m", "ftlint"]) + list(args)
+    try:
+        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, errors="replace",
+                              timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"ftlint {' '.join(args)} hung (no answer in {timeout}s)")
+
+
+def assert_handled(res: subprocess.CompletedProcess, name: str, codes: tuple[int, ...] = (1, 2)) -> str:
+    out = res.stdout + res.stderr
+    assert res.returncode in codes, f"exit {res.returncode}:\n{out[-3000:]}"
+    assert "Traceback" not in out, out[-3000:]
+    assert "internal error" not in out and "FTX001" not in out, out[-3000:]
+    assert name in out, f"{name!r} not named in:\n{out[-3000:]}"
+    if res.returncode == 2:  # a usage error is one line on stderr
+        assert res.stderr.strip().startswith("ftlint: error:") or res.stdout, res.stderr
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Datasets
+
+def _deep(n: int) -> bytes:
+    return b"[" * n + b"]" * n
+
+
+DATASETS: dict[str, bytes] = {
+    "truncated.jsonl": b'{"instruction": "a", "output": "b"}\n{"instruction": "a", "out',
+    "truncated.json": b'[{"instruction": "a", "output": "b"}, {"instruction": "a", "out',
+    "binary.jsonl": bytes(range(256)) * 40,
+    "binary-no-nul.jsonl": bytes(range(1, 256)) * 40,
+    "bad-utf8.jsonl": b'{"instruction": "caf\xe9", "output": "b"}\n',
+    "bad-utf8.json": b'[{"instruction": "caf\xe9", "output": "b"}]',
+    "bad-utf8.csv": b'instruction,output\ncaf\xe9,b\n',
+    "utf16.jsonl": '{"instruction": "a", "output": "b"}\n'.encode("utf-16"),
+    "utf16.json": '[{"instruction": "a", "output": "b"}]'.encode("utf-16"),
+    "utf16.csv": 'instruction,output\na,b\n'.encode("utf-16"),
+    "crlf.jsonl": b'{"instruction": "a", "output": "b"}\r\n{"instruction": "c", "output": ""}\r\n',
+    "crlf.json": b'[\r\n{"instruction": "a", "output": "b"},\r\n{"instruction": "c", "output": ""}\r\n]\r\n',
+    "nul.jsonl": b'{"instruction": "a", "output": "b"}\n' * 300 + b'{"instruction": "a\x00", "output": "b"}\n',
+    "empty.jsonl": b"",
+    "empty.json": b"",
+    "empty.csv": b"",
+    "blank.jsonl": b"\n   \n\t\n",
+    "blank.json": b"  \n ",
+    "deep.jsonl": _deep(100_000) + b"\n",
+    "deep.json": _deep(100_000),
+    "deep-object.json": b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+    "deep-record.jsonl": b'{"instruction": "a", "output": "b", "x": ' + _deep(100_000) + b"}\n",
+    "scalars.jsonl": b'[1, 2]\n42\n"text"\nnull\ntrue\n',
+    "scalars.json": b'[[1, 2], 42, "text", null]',
+    "number.json": b"42",
+    "wrong-types.jsonl": (b'{"instruction": 1, "output": ["b"]}\n{"messages": "hi"}\n'
+                          b'{"messages": [1, null, {"role": 5, "content": {"a": 1}}]}\n'
+                          b'{"conversations": {"from": "human"}}\n{"prompt": null, "completion": 3.5}\n'
+                          b'{"messages": [{"role": "assistant", "content": null, "tool_calls": "x"}], "tools": 7}\n'
+                          b'{"prompt": [], "chosen": {}, "rejected": 1e999}\n'),
+    "huge-numbers.jsonl": b'{"instruction": "a", "output": "b", "n": 1' + b"0" * 5000 + b'}\n',
+    "lone-surrogate.jsonl": b'{"instruction": "\\ud800", "output": "b"}\n',
+    "csv-ragged.csv": b'instruction,output\n"unterminated,b\nx,y,z,w\n',
+    "not-parquet.parquet": b"PAR1 this is not parquet at all",
+}
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("hostile")
+    for name, blob in DATASETS.items():
+        (folder / name).write_bytes(blob)
+    return folder
+
+
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_hostile_dataset(hostile: Path, name: str) -> None:
+    res = ftlint("check", name, cwd=hostile)
+    assert_handled(res, name)
+
+
+@pytest.mark.parametrize("fmt", ["json", "github", "sarif"])
+@pytest.mark.parametrize("name", ["binary.jsonl", "deep.json", "wrong-types.jsonl", "utf16.csv"])
+def test_hostile_dataset_machine_formats(hostile: Path, name: str, fmt: str) -> None:
+    res = ftlint("check", "--format", fmt, name, cwd=hostile)
+    assert_handled(res, name)
+
+
+def test_thirty_megabyte_line(tmp_path: Path) -> None:
+    """A 30 MB single line is reported as FTP008 (over the default 16 MiB), and quickly."""
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(b'{"instruction": "' + b"a" * 30_000_000 + b'", "output": "b"}\n'
+                    + b'{"instruction": "q", "output": "r"}\n')
+    start = time.monotonic()
+    res = ftlint("check", "--format", "json", "big.jsonl", cwd=tmp_path)
+    out = assert_handled(res, "big.jsonl", (1,))
+    assert '"FTP008"' in out and '"line": 1' in out
+    assert time.monotonic() - start < 30
+
+
+def test_thirty_megabyte_single_line_json_array(tmp_path: Path) -> None:
+    """A minified JSON array is one long line by nature: it is read (whole-file), not refused."""
+    big = tmp_path / "big.json"
+    big.write_bytes(b'[{"instruction": "' + b"a" * 30_000_000 + b'", "output": "b"}]')
+    res = ftlint("check", "big.json", cwd=tmp_path)
+    assert_handled(res, "big.json", (1,))
+
+
+def test_max_line_bytes_setting_is_a_finding(tmp_path: Path) -> None:
+    (tmp_path / ".ftlint.yaml").write_text("max-line-bytes: 100\n")
+    (tmp_path / "d.jsonl").write_text('{"instruction": "a", "output": "b"}\n'
+                                      '{"instruction": "' + "x" * 200 + '", "output": "b"}\n')
+    res = ftlint("check", "--format", "json", "d.jsonl", cwd=tmp_path)
+    out = assert_handled(res, "d.jsonl", (1,))
+    assert '"FTP008"' in out and "over the limit of 100" in out
+
+
+def test_directory_named_like_a_data_file(tmp_path: Path) -> None:
+    (tmp_path / "data.jsonl").mkdir()
+    assert_handled(ftlint("check", "data.jsonl", cwd=tmp_path), "data.jsonl", (2,))
+    (tmp_path / "cfg.json").mkdir()
+    (tmp_path / "train.yaml").mkdir()
+    assert_handled(ftlint("estimate", "train.yaml", cwd=tmp_path), "train.yaml", (2,))
+    assert_handled(ftlint("smoke", "--device", "cpu", "train.yaml", cwd=tmp_path), "train.yaml", (2,))
+    assert_handled(ftlint("check", "train.yaml", cwd=tmp_path), "train.yaml", (2,))
+
+
+def test_directory_named_like_a_data_file_inside_a_walk(tmp_path: Path) -> None:
+    (tmp_path / "data" / "sub.jsonl").mkdir(parents=True)
+    (tmp_path / "data" / "ok.jsonl").write_text('{"instruction": "a", "output": "b"}\n')
+    res = ftlint("check", "data", cwd=tmp_path)
+    assert_handled(res, "data/ok.jsonl", (1,))
+
+
+@pytest.mark.parametrize("args", [
+    ["check", "missing.jsonl"], ["check", "missing/"], ["estimate", "missing.yaml"],
+    ["smoke", "--device", "cpu", "missing.yaml"], ["test-rules", "missing.yaml"],
+    ["rules", "--ruleset", "missing.yaml"], ["rule", "FTP001", "--ruleset", "missing.yaml"],
+    ["check", "ok.jsonl", "--response-schema", "missing.json"],
+    ["check", "ok.jsonl", "--record-schema", "missing.json"],
+    ["check", "ok.jsonl", "--ruleset", "missing.yaml"], ["check", "ok.jsonl", "--config", "missing.yaml"],
+    ["check", "ok.jsonl", "--tokenizer", "missing/tokenizer.json"],
+])
+def test_missing_paths(tmp_path: Path, args: list[str]) -> None:
+    (tmp_path / "ok.jsonl").write_text('{"instruction": "a", "output": "b"}\n')
+    assert_handled(ftlint(*args, cwd=tmp_path), "missing", (1, 2))
+
+
+def test_symlink_loops(tmp_path: Path) -> None:
+    """Regression: a symlink loop used to end as 'internal error: RuntimeError: Symlink loop'."""
+    for a, b in (("a.jsonl", "b.jsonl"), ("a.yaml", "b.yaml"), ("a.json", "b.json")):
+        os.symlink(b, tmp_path / a)
+        os.symlink(a, tmp_path / b)
+    (tmp_path / "ok.jsonl").write_text('{"instruction": "a", "output": "b"}\n')
+    os.symlink(".", tmp_path / "self")  # a directory loop: the walk must not follow it forever
+    for args, name in ((["check", "a.jsonl"], "a.jsonl"), (["check", "a.yaml"], "a.yaml"),
+                       (["estimate", "a.yaml"], "a.yaml"), (["smoke", "--device", "cpu", "a.yaml"], "a.yaml"),
+                       (["test-rules", "a.yaml"], "a.yaml"), (["rules", "--ruleset", "a.yaml"], "a.yaml"),
+                       (["check", "ok.jsonl", "--response-schema", "a.json"], "a.json"),
+                       (["check", "ok.jsonl", "--config", "a.yaml"], "a.yaml")):
+        assert_handled(ftlint(*args, cwd=tmp_path), name)
+    assert_handled(ftlint("check", ".", cwd=tmp_path), "ok.jsonl", (1,))
+
+
+def test_fifo_named_like_a_dataset_does_not_hang(tmp_path: Path) -> None:
+    """A named pipe with no writer would block `open()` forever."""
+    os.mkfifo(tmp_path / "pipe.jsonl")
+    assert_handled(ftlint("check", "pipe.jsonl", cwd=tmp_path, timeout=30), "pipe.jsonl", (2,))
+    os.mkfifo(tmp_path / "pipe.yaml")
+    assert_handled(ftlint("check", "pipe.yaml", cwd=tmp_path, timeout=30), "pipe.yaml", (1, 2))
+
+
+# A wrapper that runs the CLI with `open` failing with EACCES for one path: tests run as root,
+# where chmod 000 does not stop a read.
+_DENY = """
+import builtins, io, os, sys
+target = os.path.realpath(sys.argv[1])
+real_open, real_io_open, real_os_open = builtins.open, io.open, os.open
+def _check(file):
+    if isinstance(file, (str, bytes, os.PathLike)) and os.path.realpath(os.fsdecode(file)) == target:
+        raise PermissionError(13, "Permission denied", os.fsdecode(file))
+def fake_open(file, *a, **k):
+    _check(file); return real_open(file, *a, **k)
+def fake_os_open(file, *a, **k):
+    _check(file); return real_os_open(file, *a, **k)
+builtins.open = io.open = fake_open
+os.open = fake_os_open
+import pathlib
+sys.argv = ["ftlint"] + sys.argv[2:]
+from ftlint.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "json", "csv", "config", "ruleset", "schema", "project"])
+def test_unreadable_files(tmp_path: Path, kind: str) -> None:
+    (tmp_path / "ok.jsonl").write_text('{"instruction": "a", "output": "b"}\n')
+    locked = {"jsonl": "locked.jsonl", "json": "locked.json", "csv": "locked.csv", "config": "locked.yaml",
+              "ruleset": "locked.yaml", "schema": "locked.json", "project": "locked.yaml"}[kind]
+    (tmp_path / locked).write_text("{}\n" if kind != "config" else "base_model: x\nadapter: lora\n")
+    args = {"jsonl": ["check", locked], "json": ["check", locked], "csv": ["check", locked],
+            "config": ["check", locked], "ruleset": ["check", "ok.jsonl", "--ruleset", locked],
+            "schema": ["check", "ok.jsonl", "--response-schema", locked],
+            "project": ["check", "ok.jsonl", "--config", locked]}[kind]
+    if os.geteuid() != 0:  # the real thing where it works
+        (tmp_path / locked).chmod(0)
+        res = ftlint(*args, cwd=tmp_path)
+    else:
+        res = ftlint(locked, *args, cwd=tmp_path, python=[sys.executable, "-c", _DENY])
+    out = assert_handled(res, locked, (1, 2))
+    assert "ermission denied" in out
+
+
+def test_unreadable_config_for_estimate_and_smoke(tmp_path: Path) -> None:
+    (tmp_path / "locked.yaml").write_text("base_model: x\nadapter: lora\n")
+    for args in (["estimate", "locked.yaml"], ["smoke", "--device", "cpu", "locked.yaml"]):
+        res = ftlint("locked.yaml", *args, cwd=tmp_path, python=[sys.executable, "-c", _DENY])
+        assert_handled(res, "locked.yaml", (1, 2))
+
+
+# ---------------------------------------------------------------------------------------------
+# A file that changes while it is read
+
+def _mutate(path: Path, stop: threading.Event) -> None:
+    line = b'{"instruction": "grow", "output": "x"}\n'
+    i = 0
+    while not stop.is_set():
+        i += 1
+        try:
+            if i % 3 == 0:
+                with open(path, "r+b") as fh:
+                    fh.truncate(max(0, os.path.getsize(path) // 2 - 7))  # cut a record in half
+            else:
+                with open(path, "ab") as fh:
+                    fh.write(line * 2000)
+        except OSError:
+            pass
+        time.sleep(0.001)
+
+
+@pytest.mark.parametrize("name", ["moving.jsonl", "moving.json", "moving.csv"])
+def test_file_changing_while_read(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    rec = '{"instruction": "q%d", "output": "a"}'
+    if name.endswith(".csv"):
+        path.write_text("instruction,output\n" + "".join(f"q{i},a\n" for i in range(50_000)))
+    elif name.endswith(".json"):
+        path.write_text("[" + ",\n".join(rec % i for i in range(50_000)) + "]")
+    else:
+        path.write_text("".join(rec % i + "\n" for i in range(50_000)))
+    stop = threading.Event()
+    worker = threading.Thread(target=_mutate, args=(path, stop), daemon=True)
+    worker.start()
+    try:
+        for _ in range(3):
+            res = ftlint("check", "--jobs", "2", name, cwd=tmp_path)
+            assert_handled(res, name, (1,))
+    finally:
+        stop.set()
+        worker.join()
+
+
+# ---------------------------------------------------------------------------------------------
+# YAML and JSON files that drive ftlint: training configs, project configs, rulesets, schemas
+
+BOMB = "".join(f"{c}: &{c} [" + ",".join([f"*{p}"] * 9 if p else ['"lol"'] * 9) + "]\n"
+               for p, c in zip(["", "a", "b", "c", "d", "e", "f", "g", "h"], "abcdefghi"))
+
+
+def _tag_yaml(marker: Path) -> str:
+    return (f'base_model: !!python/object/apply:os.system ["touch {marker}"]\n'
+            f'rules: !!python/object/new:subprocess.Popen [["touch", "{marker}"]]\n'
+            f'name: !!python/name:os.system\n'
+            f'prefix: !!python/object/apply:builtins.eval ["open(\'{marker}\', \'w\')"]\n')
+
+
+def control_files(marker: Path) -> dict[str, bytes]:
+    return {
+        "bomb": (BOMB + "base_model: x\nrules: *i\nextend-select: *i\ntype: object\n"
+                 "properties: {x: {enum: *i}}\n").encode(),
+        "bomb-nested": (BOMB + "select: [*i]\n").encode(),
+        "self-alias": b"a: &a [*a]\n",
+        "python-tags": _tag_yaml(marker).encode(),
+        "deep": b"[" * 100_000 + b"\n",
+        "deep-map": b"{a: " * 5000 + b"1" + b"}" * 5000 + b"\n",
+        "binary": bytes(range(256)) * 20,
+        "utf16": "base_model: x\nname: y\n".encode("utf-16"),
+        "bad-utf8": b"base_model: caf\xe9\n",
+        "truncated": b"base_model: x\ndatasets:\n  - path: [a, b\n",
+        "list": b"- 1\n- 2\n",
+        "scalar": b"42\n",
+        "wrong-types": (b"base_model: [1, 2]\nlearning_rate: abc\ndatasets: 5\nsequence_len: -3\n"
+                        b"select: 7\nignore: {a: 1}\nname: [x]\nprefix: 9\nrules: 3\n"
+                        b"type: 12\nproperties: []\nfail-on: 3\nmax-line-bytes: lots\n"),
+        "multi-doc": b"a: 1\n---\nb: 2\n",
+        "huge": b"# " + b"x" * (9 * 1024 * 1024) + b"\nbase_model: x\n",
+    }
+
+
+# Each role: how the file is passed; the exit codes accepted; whether an unusable but valid-YAML
+# file (e.g. a list) can legitimately be accepted.
+ROLES = {
+    "config-check": (["check", "{f}.yaml"], ".yaml"),
+    "config-estimate": (["estimate", "{f}.yaml", "--gpu", "rtx-4090"], ".yaml"),
+    "config-smoke": (["smoke", "--device", "cpu", "--steps", "1", "{f}.yaml"], ".yaml"),
+    "ruleset-check": (["check", "ok.jsonl", "--ruleset", "{f}.yaml"], ".yaml"),
+    "ruleset-test": (["test-rules", "{f}.yaml"], ".yaml"),
+    "ruleset-rules": (["rules", "--ruleset", "{f}.yaml"], ".yaml"),
+    "ruleset-rule": (["rule", "FTP001", "--ruleset", "{f}.yaml"], ".yaml"),
+    "schema-response-yaml": (["check", "js.jsonl", "--response-schema", "{f}.yaml"], ".yaml"),
+    "schema-record-json": (["check", "js.jsonl", "--record-schema", "{f}.json"], ".json"),
+    "project-config": (["check", "ok.jsonl", "--config", "{f}.yaml"], ".yaml"),
+}
+
+
+@pytest.fixture(scope="module")
+def control_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("control")
+    (folder / "ok.jsonl").write_text('{"instruction": "a", "output": "b"}\n')
+    (folder / "js.jsonl").write_text('{"instruction": "a", "output": "{\\"x\\": 1}"}\n')
+    for name, blob in control_files(folder / MARKER).items():
+        (folder / f"{name}.yaml").write_bytes(blob)
+        (folder / f"{name}.json").write_bytes(blob)
+    return folder
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+@pytest.mark.parametrize("case", sorted(control_files(Path("x"))))
+def test_hostile_control_file(control_dir: Path, role: str, case: str) -> None:
+    template, ext = ROLES[role]
+    args = [a.replace("{f}", case) for a in template]
+    name = case + ext
+    res = ftlint(*args, cwd=control_dir)
+    out = res.stdout + res.stderr
+    assert not (control_dir / MARKER).exists(), "a YAML tag was executed"
+    assert "Traceback" not in out and "internal error" not in out and "FTX001" not in out, out[-3000:]
+    if role == "ruleset-test" and "not a ruleset, skipped" in out:
+        # test-rules skips YAML that is clearly not a ruleset (valid YAML, no rules/prefix keys)
+        assert case in ("list", "scalar", "multi-doc") or name in out
+        return
+    assert_handled(res, name)
+
+
+def test_python_tags_in_a_project_pyproject_are_just_strings(tmp_path: Path) -> None:
+    """TOML has no tags; a TOML string that looks like one is data, never run."""
+    (tmp_path / "pyproject.toml").write_text(
+        f'[tool.ftlint]\nmodel = "!!python/object/apply:os.system [\\"touch {tmp_path / MARKER}\\"]"\n')
+    (tmp_path / "ok.jsonl").write_text('{"instruction": "a", "output": "b"}\n')
+    ftlint("check", "ok.jsonl", cwd=tmp_path)
+    assert not (tmp_path / MARKER).exists()
+
+
+@pytest.mark.parametrize("content", [
+    b"[tool.ftlint]\nselect = [1,\n",                          # broken TOML
+    b"[tool.ftlint]\nselect = " + b"[" * 100_000 + b"\n",       # deeply nested TOML
+    b"[tool.ftlint]\nselect = 5\n",                             # wrong type
+    b"[tool.ftlint]\nunknown-setting = true\n",                 # unknown key
+    b"[tool.ftlint]\nfail-on = \"sometimes\"\n",                # bad value
+    b"[tool.ftlint]\nmodel = \"caf\xe9\"\n",                    # invalid UTF-8
+    b"[tool.ftlint]\nrules = { FTD001 = 3 }\n",                 # rule options not a table
+    b"[tool.ftlint]\nresponse-schema = \"nope.json\"\n",        # a path that is not there
+])
+def test_broken_pyproject(tmp_path: Path, content: bytes) -> None:
+    """Regression: a pyproject.toml with [tool.ftlint] that failed to parse was silently ignored."""
+    (tmp_path / ".git").mkdir()  # the search for a project config stops at the repository root
+    (tmp_path / "pyproject.toml").write_bytes(content)
+    (tmp_path / "ok.jsonl").write_text('{"instruction": "a", "output": "b"}\n')
+    for args in (["check", "ok.jsonl"], ["rules"], ["rule", "FTP001"]):
+        res = ftlint(*args, cwd=tmp_path)
+        if args[0] != "check" and res.returncode == 0:
+            continue  # `rules`/`rule` read no project config unless it names rulesets
+        assert_handled(res, "pyproject.toml", (2,))
+
+
+def test_broken_dot_ftlint_yaml_found_by_search(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".ftlint.yaml").write_text(BOMB + "extend-select: *i\n")
+    (tmp_path / "ok.jsonl").write_text('{"instruction": "a", "output": "b"}\n')
+    start = time.monotonic()
+    assert_handled(ftlint("check", "ok.jsonl", cwd=tmp_path), ".ftlint.yaml", (2,))
+    assert time.monotonic() - start < 20
+
+
+def test_broken_json_schema_files(tmp_path: Path) -> None:
+    (tmp_path / "js.jsonl").write_text('{"instruction": "a", "output": "{\\"x\\": 1}"}\n')
+    cases = {
+        "truncated.json": b'{"type": "object", "properties": {',
+        "not-a-schema.json": b'{"type": 12}',
+        "bad-regex.json": b'{"type": "string", "pattern": "(["}',
+        "list.json": b"[1, 2]",
+        "bad-ref.json": b'{"$ref": "http://example.com/elsewhere.json"}',
+        "ref-file.json": b'{"$ref": "/etc/passwd"}',
+        "ref-loop.json": b'{"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}',
+        "deep.json": b'{"items": ' * 50_000 + b"{}" + b"}" * 50_000,
+        "empty.json": b"",
+    }
+    for name, blob in cases.items():
+        (tmp_path / name).write_bytes(blob)
+        for flag in ("--response-schema", "--record-schema"):
+            res = ftlint("check", "js.jsonl", flag, name, cwd=tmp_path)
+            assert_handled(res, name, (1, 2) if name != "ref-loop.json" else (0, 1, 2))
+
+
+def test_broken_ruleset_semantics(tmp_path: Path) -> None:
+    (tmp_path / "ok.jsonl").write_text('{"instruction": "a", "output": "b"}\n')
+    cases = {
+        "bad-regex.yaml": "name: t\nprefix: ABC\nrules:\n  - code: ABC001\n    name: r\n    message: m\n"
+                          "    given: $.instruction\n    then: {function: pattern, functionOptions: {match: '(['}}\n",
+        "bad-path.yaml": "name: t\nprefix: ABC\nrules:\n  - code: ABC001\n    name: r\n    message: m\n"
+                         "    given: '$..[?('\n    then: {function: truthy}\n",
+        "extends-loop.yaml": "name: t\nprefix: ABC\nextends: [extends-loop.yaml]\nrules: []\n",
+        "extends-passwd.yaml": "name: t\nprefix: ABC\nextends: [/etc/passwd]\nrules: []\n",
+        "fixture-escape.yaml": "name: t\nprefix: ABC\nrules:\n  - code: ABC001\n    name: r\n    message: m\n"
+                               "    given: $.instruction\n    then: {function: truthy}\n"
+                               "    fixtures: [{file: /etc/shadow, expect: []}]\n",
+        "function-import.yaml": "name: t\nprefix: ABC\nrules:\n  - code: ABC001\n    name: r\n    message: m\n"
+                                "    given: $.instruction\n    then: {function: os.system}\n",
+    }
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        for args in (["check", "ok.jsonl", "--ruleset", name], ["test-rules", name], ["rules", "--ruleset", name]):
+            res = ftlint(*args, cwd=tmp_path)
+            out = res.stdout + res.stderr
+            assert "Traceback" not in out and "internal error" not in out, out
+            if name == "extends-loop.yaml" and res.returncode == 0:
+                continue  # extending itself may be accepted as a no-op
+            assert_handled(res, name)
+            assert "root:" not in out  # nothing of /etc/passwd or /etc/shadow is printed
