@@ -59,8 +59,13 @@ def find_project_config(start: Path | None = None) -> Path | None:
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file():
             try:
-                data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+                text = pyproject.read_text(encoding="utf-8", errors="replace")
+                data = tomllib.loads(text)
+            except OSError:
+                continue
+            except (tomllib.TOMLDecodeError, RecursionError):
+                if "tool.ftlint" in text:  # ours but broken: load_settings names the file and the error
+                    return pyproject
                 continue
             if "ftlint" in data.get("tool", {}):
                 return pyproject
