@@ -125,6 +125,8 @@ def _diagnose_json_error(raw: bytes, line: int) -> Problem:
         return Problem("FTP001", f"Invalid JSON: {exc.msg}.", line, exc.colno, exc.colno + 1)
     except RecursionError:
         return Problem("FTP001", "Invalid JSON: nesting too deep to parse.", line)
+    except ValueError as exc:  # not a JSONDecodeError: an integer over Python's 4,300-digit limit
+        return Problem("FTP001", f"Invalid JSON: {str(exc).split(';')[0]}.", line)
     # orjson is stricter than json (e.g. lone surrogates, numbers out of range).
     return Problem("FTP001", "Invalid JSON (rejected by a strict parser: lone surrogate or "
                    "out-of-range number).", line)
@@ -241,6 +243,10 @@ def read_json(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BY
         except RecursionError:
             yield Problem("FTP001", "Invalid JSON: nesting too deep to parse.", 1, fatal=True)
             return
+        except ValueError as exc:  # an integer over Python's 4,300-digit limit
+            line, col = index.position(pos)
+            yield Problem("FTP001", f"Invalid JSON: {str(exc).split(';')[0]}.", line, col, fatal=True)
+            return
         if _skip_ws(text, end) < len(text):
             yield from read_jsonl(path, display, max_line_bytes)
             return
@@ -260,6 +266,11 @@ def read_json(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BY
         except RecursionError:
             line, col = index.position(pos)
             yield Problem("FTP001", "Invalid JSON: nesting too deep to parse.", line, col, fatal=True)
+            return
+        except ValueError as exc:  # an integer over Python's 4,300-digit limit
+            line, col = index.position(pos)
+            yield Problem("FTP001", f"Invalid JSON: {str(exc).split(';')[0]}; the rest of the file was "
+                          "not read.", line, col, fatal=True)
             return
         line, col = index.position(pos)
         yield Record(display, i, data, line, col, text=text, start=pos, line_index=index)
