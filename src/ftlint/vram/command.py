@@ -173,8 +173,11 @@ def _estimate(config: str, gpu: str | None, gpu_memory: str | None, num_gpus: in
     gpu_obj = select_gpu(gpu or (None if gpu_memory else settings.gpu), gpu_memory)
     doc = load_config(config, config, settings)
     plan = doc.plan
-    if plan is None:
-        raise UsageError(f"{config}: not a training config ftlint can read")
+    if plan is None:  # say why, at the place the config reader found (as `smoke` does)
+        first = doc.findings[0] if doc.findings else None
+        where = f"{config}:{first.location.line}:{first.location.column}" if first else config
+        raise UsageError(f"{where}: not a training config ftlint can read"
+                         + (f": {first.message}" if first else ""))
     name = model or plan.base_model
     if not name:
         raise UsageError(f"{config}: no base model in the config (pass --model)")
