@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from conftest import lint_json, run_cli, write_jsonl
 from ftlint.findings import Severity
 from ftlint.registry import Selection, all_rules

@@ -10,13 +10,13 @@ import functools
 import os
 import sys
 import traceback
-from pathlib import Path
 from typing import Any, Callable
 
 import click
 
 from . import __version__
-from .findings import Severity, UsageError
+from .findings import UsageError
+from .output import write_report
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 FAIL_ON = ("error", "warning", "note", "never")
@@ -57,16 +57,6 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_USAGE)
 
     return wrapper
-
-
-def _write(text: str, output: str | None) -> None:
-    if output:
-        try:
-            Path(output).write_text(text + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"{output}: cannot write output: {exc.strerror or exc}") from exc
-    else:
-        click.echo(text)
 
 
 class _Main(click.Group):
@@ -170,7 +160,7 @@ def check(paths: tuple[str, ...], output_format: str, output: str | None, select
         and "NO_COLOR" not in os.environ
     text = get_formatter(output_format)(report, color=color, statistics=statistics, quiet=quiet,
                                          category=sarif_category)
-    _write(text, output)
+    write_report(text, output)
     sys.exit(exit_code(report, settings.fail_on))
 
 

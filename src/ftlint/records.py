@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import csv
-import io
 import json
 import os
 from dataclasses import dataclass

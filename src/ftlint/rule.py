@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import re
-import textwrap
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import datasets as dsets
-from .keys import DIALECTS, exclusive, spec
+from .keys import DIALECTS, spec
 from .plan import DatasetSpec, TrainingPlan
 from .yamlsafe import to_pointer
 

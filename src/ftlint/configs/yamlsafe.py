@@ -180,7 +180,7 @@ def load_yaml_text(text: str) -> YamlDocument:
         except yaml.YAMLError as exc:
             raise YamlProblem(f"invalid YAML: {str(exc).splitlines()[0]}") from None
         except RecursionError:
-            raise YamlProblem(f"YAML is nested too deeply to read") from None
+            raise YamlProblem("YAML is nested too deeply to read") from None
         doc = YamlDocument(data)
         _index(root, doc)
         return doc

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
+
+import click
+
+from ..findings import UsageError
 
 FORMATS = ("text", "json", "github", "sarif")
 
@@ -19,3 +24,14 @@ def get_formatter(name: str) -> Callable[..., str]:
     else:
         raise ValueError(f"unknown output format {name!r}")
     return render
+
+
+def write_report(text: str, output: str | None) -> None:
+    """Print the report, or write it to `output` (one-line error when that is impossible)."""
+    if output:
+        try:
+            Path(output).write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{output}: cannot write output: {exc.strerror or exc}") from exc
+    else:
+        click.echo(text)

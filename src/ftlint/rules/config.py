@@ -179,7 +179,7 @@ class UnknownConfigKey(ConfigRule):
     def check_config(self, doc: "ConfigDocument", plan: "TrainingPlan", ctx: Context) -> Iterator[Finding]:
         if plan is None or not isinstance(doc.data, dict):
             return
-        from ..configs.keys import spec, suggest, transformers4_only
+        from ..configs.keys import spec, transformers4_only
 
         ks = spec(doc.dialect)
         legacy = transformers4_only()

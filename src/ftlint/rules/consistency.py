@@ -7,7 +7,7 @@ from difflib import SequenceMatcher
 from typing import Iterator
 
 from ..findings import Finding, Severity
-from ..formats import ROLE_ALIASES, Example, Turn
+from ..formats import Example, Turn
 from ..rule import Context, Rule
 
 CHAT_FORMATS = ("openai", "sharegpt", "kto", "preference")

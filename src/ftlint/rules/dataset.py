@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import string
 from typing import Any, Iterator, NamedTuple
 

@@ -779,7 +779,7 @@ class ToolCallIdMismatch(Rule):
             why = "a call from an earlier turn" if reply.call_id in earlier_ids else "no tool call"
             yield _finding(self, record, record.locate(reply.id_pointer or reply.pointer),
                            f"Tool reply has tool_call_id `{reply.call_id}`, which matches {why}"
-                           + (f" of the assistant turn before it (its calls: "
+                           + (" of the assistant turn before it (its calls: "
                               + ", ".join(f"`{i}`" for i in sorted(ids)) + ")." if ids else
                               "; the calls before it carry no ids."),
                            reply.pointer + "#id")

@@ -232,9 +232,8 @@ class _Parser:
                 raise self.error("filters cannot be nested inside filters")
             self.pos += 1
             self.skip_ws()
-            paren = self.peek() == "("
+            # `?(expr)` and `?expr` both parse: the parentheses are just a group
             expr = self.parse_expr()
-            del paren  # `?(expr)` and `?expr` both parse: the parentheses are just a group
             self.expect("]")
             return _filter(expr)
         selectors: list[str | int] = []

@@ -22,7 +22,7 @@ import yaml
 
 from ..configs.yamlsafe import YamlProblem, check_expansion
 from ..findings import Severity, UsageError
-from .functions import DATASET_FUNCTIONS, available_functions, get_function
+from .functions import available_functions, get_function
 from .jsonpath import JSONPath, JSONPathError, compile_path
 
 BUILTIN_PREFIX = "FTR"          # the code prefix of the rulesets that ship with ftlint

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from ..findings import Finding, UsageError
 from .loader import FixtureCase, RuleSpec, Ruleset, TestCase, parse_expected

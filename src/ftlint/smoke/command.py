@@ -51,7 +51,7 @@ def smoke(config: str, steps: int = 3, device: str = "auto", output_format: str 
 def _smoke(config: str, steps: int, device: str, output_format: str, output: str | None, max_examples: int,
            eval_examples: int, trust_remote_code: bool, gpu: str | None, hourly_cost: float | None,
            dialect: str | None, debug: bool) -> None:
-    from ..cli import _write
+    from ..output import write_report
     from .report import render
     from .runner import SmokeOptions, run_smoke
 
@@ -61,7 +61,7 @@ def _smoke(config: str, steps: int, device: str, output_format: str, output: str
     opts = SmokeOptions(steps=steps, device=device, max_examples=max_examples, eval_examples=eval_examples,
                         trust_remote_code=trust_remote_code, gpu=gpu, hourly_cost=hourly_cost)
     report = run_smoke(plan, config_path=config, display=display, options=opts, doc=doc)
-    _write(render(report, output_format), output)
+    write_report(render(report, output_format), output)
     sys.exit(1 if report.status != "passed" else 0)
 
 

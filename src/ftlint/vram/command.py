@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ..findings import UsageError
+from ..output import write_report
 from .estimator import TERMS, Estimate, estimate as run_estimate, human_bytes
 from .gpus import GPU, custom_gpu, find_gpu, gpu_ids
 
@@ -194,11 +195,5 @@ def _estimate(config: str, gpu: str | None, gpu_memory: str | None, num_gpus: in
         text = orjson.dumps(est.as_dict(), option=orjson.OPT_INDENT_2).decode()
     else:
         text = render_text(est, config)
-    if output:
-        try:
-            Path(output).write_text(text + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"{output}: cannot write output: {exc.strerror or exc}") from exc
-    else:
-        click.echo(text)
+    write_report(text, output)
     sys.exit(1 if est.verdict == "oom" else 0)

@@ -12,11 +12,10 @@ the optimizer state exists):
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ..models import ModelArch, count_params, expert_parameters, linear_modules
+from ..models import ModelArch, count_params, linear_modules
 from ..models.params import ParamCounts
 from .gpus import GPU, GiB
 
