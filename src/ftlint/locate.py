@@ -67,16 +67,17 @@ def find_span(text: str, pointer: str, start: int = 0) -> tuple[int, int, bool]:
 
 def _find_key(text: str, pos: int, key: str) -> int | None:
     pos = _skip_ws(text, pos + 1)
+    found = None
     while pos < len(text) and text[pos] != "}":
         name, pos = _DECODER.raw_decode(text, pos)
         pos = _skip_ws(text, pos)
         pos = _skip_ws(text, pos + 1)  # the colon
         if name == key:
-            return pos
+            found = pos  # JSON parsers keep the last of duplicate keys, so the location does too
         pos = _skip_ws(text, _value_end(text, pos))
         if pos < len(text) and text[pos] == ",":
             pos = _skip_ws(text, pos + 1)
-    return None
+    return found
 
 
 def _find_index(text: str, pos: int, index: int) -> int | None:
