@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import string
+import struct
 from typing import Any, Iterator, NamedTuple
 
 from ..findings import Finding, Location, Related, Severity
@@ -82,10 +83,30 @@ class ExampleCount(Rule):
                                       severity=Severity.NOTE, key=path, properties={"examples": n})
 
 
-class _Fact(NamedTuple):
-    key: bytes
-    ref: RecordRef
-    extra: bytes = b""
+_POS = struct.Struct("<III")
+
+
+class _Fact(bytes):
+    """One record's fact in a single bytes object (memory stays flat at millions of records):
+    a 16-byte key, an optional 16-byte extra digest, then line, column and index."""
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, key: bytes, record: Any, extra: bytes = b"") -> "_Fact":
+        return cls(key + extra + _POS.pack(record.line, record.column, record.index))
+
+    @property
+    def key(self) -> bytes:
+        return self[:16]
+
+    @property
+    def extra(self) -> bytes:
+        return self[16:-12]
+
+    def ref(self, path: str) -> RecordRef:
+        line, column, index = _POS.unpack(self[-12:])
+        return RecordRef(path, line, column, index)
 
 
 class DuplicateExample(Rule):
@@ -119,23 +140,24 @@ class DuplicateExample(Rule):
     tags = ("dataset", "duplicates")
 
     def collect(self, example: Example, ctx: Context) -> _Fact:
-        return _Fact(_example_digest(example), RecordRef.of(example.record))
+        return _Fact.of(_example_digest(example), example.record)
 
     def finish(self, facts: dict[str, list[_Fact]], ctx: Context) -> Iterator[Finding]:
         for path, items in facts.items():
-            first: dict[bytes, RecordRef] = {}
+            first: dict[bytes, _Fact] = {}
             copies: dict[bytes, int] = {}
             for fact in items:
-                seen = first.get(fact.key)
-                if seen is None:
-                    first[fact.key] = fact.ref
+                key = fact.key
+                seen = first.setdefault(key, fact)
+                if seen is fact:
                     continue
                 # The copy's ordinal, not its record index: stable when records are inserted above.
-                copies[fact.key] = copies.get(fact.key, 0) + 1
+                copies[key] = copies.get(key, 0) + 1
+                first_ref = seen.ref(path)
                 yield self.finding_at(
-                    fact.ref.location(), f"Duplicate of the example at line {seen.line}.",
-                    related=[Related(seen.location(), "First copy of this example.")],
-                    key=fact.key.hex() + f":{copies[fact.key]}")
+                    fact.ref(path).location(), f"Duplicate of the example at line {first_ref.line}.",
+                    related=[Related(first_ref.location(), "First copy of this example.")],
+                    key=key.hex() + f":{copies[key]}")
 
 
 class ConflictingResponses(Rule):
@@ -174,7 +196,7 @@ class ConflictingResponses(Rule):
         pa = _prompt_answer_digests(example)
         if pa is None:
             return None
-        return _Fact(pa[0], RecordRef.of(example.record), pa[1])
+        return _Fact.of(pa[0], example.record, pa[1])
 
     def finish(self, facts: dict[str, list[_Fact]], ctx: Context) -> Iterator[Finding]:
         for path, items in facts.items():
@@ -183,10 +205,11 @@ class ConflictingResponses(Rule):
                 seen = first.setdefault(fact.key, fact)
                 if seen is fact or seen.extra == fact.extra:
                     continue
+                first_ref = seen.ref(path)
                 yield self.finding_at(
-                    fact.ref.location(), f"Same prompt as the example at line {seen.ref.line}, "
+                    fact.ref(path).location(), f"Same prompt as the example at line {first_ref.line}, "
                     "but a different response.",
-                    related=[Related(seen.ref.location(), "The first response to this prompt.")],
+                    related=[Related(first_ref.location(), "The first response to this prompt.")],
                     key=fact.key.hex() + fact.extra.hex())
 
 
@@ -224,14 +247,14 @@ class TrainEvalOverlap(Rule):
             return None
         pa = _prompt_answer_digests(example)
         key = pa[0] if pa else _example_digest(example)
-        return _Fact(key, RecordRef.of(example.record))
+        return _Fact.of(key, example.record)
 
     def finish(self, facts: dict[str, list[_Fact]], ctx: Context) -> Iterator[Finding]:
-        train: dict[bytes, RecordRef] = {}
+        train: dict[bytes, tuple[str, _Fact]] = {}
         for path, items in facts.items():
             if ctx.splits.get(path) == "train":
                 for fact in items:
-                    train.setdefault(fact.key, fact.ref)
+                    train.setdefault(fact.key, (path, fact))
         if not train:
             return
         for path, items in facts.items():
@@ -239,10 +262,11 @@ class TrainEvalOverlap(Rule):
             if split not in ("eval", "test"):
                 continue
             for fact in items:
-                hit = train.get(fact.key)
-                if hit is not None:
+                found = train.get(fact.key)
+                if found is not None:
+                    hit = found[1].ref(found[0])
                     yield self.finding_at(
-                        fact.ref.location(), f"This {split} example also appears in the training data "
+                        fact.ref(path).location(), f"This {split} example also appears in the training data "
                         f"({hit.path}:{hit.line}).",
                         related=[Related(hit.location(), "The training copy.")], key=fact.key.hex() + path)
 
@@ -254,8 +278,11 @@ _PUNCT_TO_SPACE = bytes.maketrans(string.punctuation.encode(), b" " * len(string
 
 class _NearFact(NamedTuple):
     minhash: Any        # rensa.RMinHash (picklable, so facts cross process boundaries)
-    digest: bytes       # exact-duplicate key: exact copies are FTD002's, not reported twice
-    ref: RecordRef
+    fact: _Fact         # the example digest (exact copies are FTD002's) and the position
+
+    @property
+    def digest(self) -> bytes:
+        return self.fact.key
 
 
 class NearDuplicate(Rule):
@@ -307,13 +334,14 @@ class NearDuplicate(Rule):
         # Word 3-grams: two texts on one topic share words, near-copies share phrases.
         # map/zip keep the shingling in C (no Python bytecode per word).
         minhash.update(list(map(b" ".join, zip(words, words[1:], words[2:]))))
-        return _NearFact(minhash, _example_digest(example), RecordRef.of(example.record))
+        return _NearFact(minhash, _Fact.of(_example_digest(example), example.record))
 
     def finish(self, facts: dict[str, list[_NearFact]], ctx: Context) -> Iterator[Finding]:
         from rensa import RMinHashLSH
 
         threshold = float(self.options["threshold"])
         train_facts: list[_NearFact] = []
+        train_paths: list[str] = []
         for path, items in facts.items():
             # One representative per cluster keeps queries cheap even on templated data.
             lsh = RMinHashLSH(threshold, self.options["num_perm"], self.options["bands"])
@@ -329,12 +357,14 @@ class NearDuplicate(Rule):
                     reps.append(fact)
                     continue
                 rep, score = match
+                rep_ref = rep.fact.ref(path)
                 yield self.finding_at(
-                    fact.ref.location(), f"Near-duplicate (similarity {score:.2f}) of the example at line {rep.ref.line}.",
-                    related=[Related(rep.ref.location(), "The first of these near-duplicates.")],
+                    fact.fact.ref(path).location(), f"Near-duplicate (similarity {score:.2f}) of the example at line {rep_ref.line}.",
+                    related=[Related(rep_ref.location(), "The first of these near-duplicates.")],
                     key=fact.digest.hex() + rep.digest.hex())
             if ctx.splits.get(path) == "train":
                 train_facts.extend(reps)
+                train_paths.extend([path] * len(reps))
         if not train_facts:
             return
         train_index = RMinHashLSH(threshold, self.options["num_perm"], self.options["bands"])
@@ -351,10 +381,11 @@ class NearDuplicate(Rule):
                 match = self._best(train_index, train_facts, fact, threshold)
                 if match:
                     rep, score = match
+                    rep_ref = rep.fact.ref(train_paths[train_facts.index(rep)])
                     yield self.finding_at(
-                        fact.ref.location(), f"This {split} example nearly copies a training example "
-                        f"(similarity {score:.2f}, {rep.ref.path}:{rep.ref.line}).",
-                        related=[Related(rep.ref.location(), "The similar training example.")],
+                        fact.fact.ref(path).location(), f"This {split} example nearly copies a training example "
+                        f"(similarity {score:.2f}, {rep_ref.path}:{rep_ref.line}).",
+                        related=[Related(rep_ref.location(), "The similar training example.")],
                         key=fact.digest.hex() + rep.digest.hex() + path)
 
     @staticmethod
