@@ -417,10 +417,12 @@ class UnfilledPlaceholder(Rule):
 
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
         for turn in example.all_turns():
-            text = turn.text
-            if "{" not in text and "[" not in text and "<" not in text:
+            low = turn.lower
+            # Substring tests first: every pattern needs `{{`, `${`, or a bracket and a keyword.
+            if not ("{{" in low or "${" in low or ("[" in low or "<" in low) and (
+                    "insert" in low or "your" in low or "placeholder" in low or "todo" in low or "fill in" in low)):
                 continue
-            found = _PLACEHOLDERS.findall(_FENCE.sub(" ", text))
+            found = _PLACEHOLDERS.findall(_FENCE.sub(" ", turn.text))
             if found:
                 shown = ", ".join(dict.fromkeys(found[:3]))
                 yield self.finding(example.record, turn.pointer,
@@ -540,9 +542,6 @@ _REFUSAL = re.compile(_REFUSAL_SOURCE)
 _REFUSAL_ANY_CASE = re.compile(_REFUSAL_SOURCE, re.I)
 
 
-_REFUSAL_ANCHORS = (" ai", "language model", "sorry", "fulfil", "comply", "knowledge cutoff")
-
-
 class RefusalBoilerplate(Rule):
     """An assistant answer contains refusal or "As an AI language model" boilerplate.
 
@@ -582,7 +581,8 @@ class RefusalBoilerplate(Rule):
             text = turn.text
             lowered = turn.lower
             # Every phrase contains one of these words; substring tests skip most answers at C speed.
-            if not any(word in lowered for word in _REFUSAL_ANCHORS):
+            if not (" ai" in lowered or "language model" in lowered or "sorry" in lowered
+                    or "fulfil" in lowered or "comply" in lowered or "knowledge cutoff" in lowered):
                 continue
             if _REFUSAL.search(lowered):  # case-sensitive search on lowered text: fast
                 m = _REFUSAL_ANY_CASE.search(text)  # only on a hit: quote the user's own casing

@@ -333,7 +333,7 @@ class NearDuplicate(Rule):
         minhash = RMinHash(self.options["num_perm"], 7)
         # Word 3-grams: two texts on one topic share words, near-copies share phrases.
         # map/zip keep the shingling in C (no Python bytecode per word).
-        minhash.update(list(map(b" ".join, zip(words, words[1:], words[2:]))))
+        minhash.update(map(b" ".join, zip(words, words[1:], words[2:])))
         return _NearFact(minhash, _Fact.of(_example_digest(example), example.record))
 
     def finish(self, facts: dict[str, list[_NearFact]], ctx: Context) -> Iterator[Finding]:
