@@ -77,7 +77,9 @@ try:
         except SystemExit:
             pass
 finally:
-    sys.stderr.write(f"\nBENCH {time.perf_counter() - t:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\n")
+    # peak RSS of this process, and of the largest worker process it forked (if any)
+    sys.stderr.write(f"\nBENCH {time.perf_counter() - t:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} "
+                     f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\n")
 '''
 
 
@@ -112,16 +114,16 @@ def generate(path: Path, n: int, seed: int = 0) -> None:
         for i in range(n):
             turns = [{"role": "system", "content": "You are a helpful assistant."}] if i % 3 == 0 else []
             for _ in range(rng.choice((1, 1, 2))):
-                turns.append({"role": "user", "content": run(rng.randint(2, 4))})
-                turns.append({"role": "assistant", "content": run(rng.randint(2, 8))})
+                turns.append({"role": "user", "content": run(rng.randint(1, 3))})
+                turns.append({"role": "assistant", "content": run(rng.randint(2, 5))})
             fh.write(json.dumps({"messages": turns}, ensure_ascii=False) + "\n")
 
 
-def run(args: list[str]) -> tuple[float, int, str]:
+def run(args: list[str]) -> tuple[float, int, int, str]:
     proc = subprocess.run([sys.executable, "-c", MEASURE, *args], capture_output=True, text=True)
     line = [l for l in proc.stderr.splitlines() if l.startswith("BENCH ")][-1]
-    _, secs, rss = line.split()
-    return float(secs), int(rss) * 1024, proc.stdout.strip()[-200:]
+    _, secs, rss, child_rss = line.split()
+    return float(secs), int(rss) * 1024, int(child_rss) * 1024, proc.stdout.strip()[-200:]
 
 
 def main() -> None:
@@ -149,10 +151,11 @@ def main() -> None:
         rows.append(("ftlint check (default rules)", *run(["check", str(data), "--quiet", "--jobs", str(ns.jobs)])))
     print(f"\n{ns.records:,} records, {size / 1e6:.1f} MB, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{platform.machine()}, {time.strftime('%Y-%m-%d')}")
-    print(f"{'run':<44}{'seconds':>9}{'records/s':>12}{'MB/s':>8}{'peak RSS':>11}")
-    for name, secs, rss, _ in rows:
-        print(f"{name:<44}{secs:>9.2f}{ns.records / secs:>12,.0f}{size / 1e6 / secs:>8.1f}{rss / 2**20:>9.0f} MiB")
-    times = {name.split(":")[0].split()[0]: secs for name, secs, _, _ in rows}
+    print(f"{'run':<44}{'seconds':>9}{'records/s':>12}{'MB/s':>8}{'peak RSS':>11}{'worker RSS':>12}")
+    for name, secs, rss, child, _ in rows:
+        print(f"{name:<44}{secs:>9.2f}{ns.records / secs:>12,.0f}{size / 1e6 / secs:>8.1f}{rss / 2**20:>7.0f} MiB"
+              f"{(f'{child / 2**20:>8.0f} MiB' if child else '           -')}")
+    times = {name.split(":")[0].split()[0]: secs for name, secs, _, _, _ in rows}
     if "ftlint" in times and "peer" in times:
         print(f"ratio ftlint / peer  = {times['ftlint'] / times['peer']:.2f}  (target <= 1.0)")
     if "ftlint" in times and "floor" in times:
