@@ -93,6 +93,20 @@ def test_missing_ray_is_a_one_line_usage_error(tmp_path: Path, monkeypatch: pyte
     assert result.stderr.strip() == "ftlint: error: --engine ray needs Ray: pip install 'ftlint[ray]'"
 
 
+def test_unreachable_cluster_fails_fast_in_one_line() -> None:
+    import socket
+
+    from ftlint.distributed import _check_reachable
+    from ftlint.findings import UsageError
+
+    with socket.socket() as s:  # a port that nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(UsageError, match=f"cannot reach the Ray cluster at 127.0.0.1:{port}"):
+        _check_reachable(f"127.0.0.1:{port}", timeout=2)
+    _check_reachable("auto")  # left to Ray
+
+
 # ---------------------------------------------------------------------------------------------
 # With a local Ray instance
 

@@ -87,6 +87,7 @@ def lint_with_ray(linter: Linter, paths: list[str], address: str | None = None,
     started = False
     if not ray.is_initialized():
         target = address or os.environ.get("RAY_ADDRESS") or None
+        _check_reachable(target)
         try:
             ray.init(address=target, include_dashboard=False, logging_level=logging.WARNING,
                      log_to_driver=False)
@@ -105,6 +106,22 @@ def lint_with_ray(linter: Linter, paths: list[str], address: str | None = None,
     finally:
         if started:
             ray.shutdown()
+
+
+def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """Fail in seconds, with one line, on a `host:port` nobody listens at (Ray itself retries
+    for minutes)."""
+    if not address or address in ("auto", "local"):
+        return
+    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+    if not sep or not port.isdigit():
+        return  # not host:port: let Ray judge it
+    import socket
+
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise UsageError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
 
 
 def _import_ray() -> Any:
@@ -207,7 +224,7 @@ class RayScanner:
         """Enough pieces to keep every CPU of the cluster busy, none bigger than MAX_PIECE_BYTES."""
         total = sum(os.path.getsize(p) for (p, _, _), plan in zip(jobs, plans) if plan.kind != "file")
         cpus = max(1, int(self.ray.cluster_resources().get("CPU", 1)))
-        return int(min(MAX_PIECE_BYTES, max(MIN_PIECE_BYTES, total // (2 * cpus) + 1)))
+        return int(min(MAX_PIECE_BYTES, max(MIN_PIECE_BYTES, total // (4 * cpus) + 1)))
 
 
 def _get(ray: Any, refs: list[Any], display: str) -> list[Any]:
