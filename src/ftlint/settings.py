@@ -28,7 +28,7 @@ class Settings(BaseModel):
     extend_select: list[str] = Field(default_factory=list, alias="extend-select")
     per_file_ignores: dict[str, list[str]] = Field(default_factory=dict, alias="per-file-ignores")
     severity: dict[str, str] = Field(default_factory=dict)
-    fail_on: str = Field("warning", alias="fail-on")
+    fail_on: Literal["error", "warning", "note", "never"] = Field("warning", alias="fail-on")
     format_hint: str | None = Field(None, alias="format-hint")
     # Per-rule options, keyed by rule code or name: {"FTD001": {"min": 50, "max": 100}}
     rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
