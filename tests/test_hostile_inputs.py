@@ -194,8 +194,17 @@ def test_fifo_named_like_a_dataset_does_not_hang(tmp_path: Path) -> None:
     """A named pipe with no writer would block `open()` forever."""
     os.mkfifo(tmp_path / "pipe.jsonl")
     assert_handled(ftlint("check", "pipe.jsonl", cwd=tmp_path, timeout=30), "pipe.jsonl", (2,))
-    os.mkfifo(tmp_path / "pipe.yaml")
-    assert_handled(ftlint("check", "pipe.yaml", cwd=tmp_path, timeout=30), "pipe.yaml", (1, 2))
+    (tmp_path / "js.jsonl").write_text('{"instruction": "a", "output": "{}"}\n')
+    for name in ("pipe.yaml", "pipe.json"):
+        os.mkfifo(tmp_path / name)
+    for args in (["check", "pipe.yaml"], ["estimate", "pipe.yaml"], ["smoke", "--device", "cpu", "pipe.yaml"],
+                 ["check", "js.jsonl", "--response-schema", "pipe.json"], ["test-rules", "pipe.yaml"],
+                 ["check", "js.jsonl", "--ruleset", "pipe.yaml"], ["check", "js.jsonl", "--config", "pipe.yaml"]):
+        assert_handled(ftlint(*args, cwd=tmp_path, timeout=30), args[-1], (1, 2))
+    (tmp_path / "walk").mkdir()
+    os.mkfifo(tmp_path / "walk" / "pipe.jsonl")  # skipped in a directory walk
+    (tmp_path / "walk" / "ok.jsonl").write_text('{"instruction": "a", "output": "b"}\n')
+    assert_handled(ftlint("check", "walk", cwd=tmp_path, timeout=30), "walk/ok.jsonl", (1,))
 
 
 # A wrapper that runs the CLI with `open` failing with EACCES for one path: tests run as root,
@@ -397,7 +406,8 @@ def test_broken_pyproject(tmp_path: Path, content: bytes) -> None:
         res = ftlint(*args, cwd=tmp_path)
         if args[0] != "check" and res.returncode == 0:
             continue  # `rules`/`rule` read no project config unless it names rulesets
-        assert_handled(res, "pyproject.toml", (2,))
+        # the missing schema is named itself (the file that is wrong), the rest by the config file
+        assert_handled(res, "nope.json" if b"nope.json" in content else "pyproject.toml", (2,))
 
 
 def test_broken_dot_ftlint_yaml_found_by_search(tmp_path: Path) -> None:
@@ -452,5 +462,6 @@ def test_broken_ruleset_semantics(tmp_path: Path) -> None:
             assert "Traceback" not in out and "internal error" not in out, out
             if name == "extends-loop.yaml" and res.returncode == 0:
                 continue  # extending itself may be accepted as a no-op
-            assert_handled(res, name)
+            # a ruleset that extends /etc/passwd: the error names the file it read, nothing of its content
+            assert_handled(res, "/etc/passwd" if name == "extends-passwd.yaml" else name)
             assert "root:" not in out  # nothing of /etc/passwd or /etc/shadow is printed

@@ -128,7 +128,37 @@ def compile_schema(schema: Any, source: str, base_dir: str | None = None) -> Any
     kwargs: dict[str, Any] = {"format_checker": cls.FORMAT_CHECKER}
     if base_dir is not None:
         kwargs["registry"] = _local_registry(base_dir, source)
+    _check_refs(cls, schema, source, kwargs.get("registry"))
     return cls(schema, **kwargs)
+
+
+def _check_refs(cls: type, schema: Any, source: str, registry: Any) -> None:
+    """Resolve every `$ref` now: one that cannot be resolved (a remote URL, a missing file) is a
+    broken schema file (exit 2), not an internal error on every record it is used for."""
+    from referencing import Registry, Resource
+    from referencing.exceptions import Unresolvable
+
+    refs: list[str] = []
+    stack, nested_ids = [schema], False
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                refs.append(node["$ref"])
+            nested_ids = nested_ids or (node is not schema and "$id" in node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    if not refs or nested_ids:  # refs under a nested `$id` resolve against it: leave them to validation
+        return
+    resource = Resource.from_contents(schema, default_specification=_spec(cls))
+    resolver = (registry or Registry()).resolver_with_root(resource)
+    for ref in refs:
+        try:
+            resolver.lookup(ref)
+        except Unresolvable:
+            raise UsageError(f"{source}: invalid JSON Schema: cannot resolve `$ref` {ref!r} (remote "
+                             "schemas are never fetched; local files are looked up beside the schema)") from None
 
 
 def _local_registry(base_dir: str, source: str) -> Any:
