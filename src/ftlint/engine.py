@@ -79,6 +79,8 @@ def discover(paths: Iterable[str], exclude: Iterable[str] = ()) -> list[tuple[st
                     full = os.path.join(root, name)
                     if any(fnmatch.fnmatch(full, pat) or fnmatch.fnmatch(name, pat) for pat in exclude):
                         continue
+                    if os.path.exists(full) and not os.path.isfile(full):
+                        continue  # a pipe or device: opening it could block forever
                     kind = _kind(full, explicit=False)
                     if kind:
                         out.append((full, kind))
@@ -87,6 +89,8 @@ def discover(paths: Iterable[str], exclude: Iterable[str] = ()) -> list[tuple[st
                 raise UsageError(f"{raw}: no dataset (.jsonl, .json, .csv, .parquet) or training "
                                  "config (.yaml) files found in this directory")
             continue
+        if os.path.exists(raw) and not os.path.isfile(raw):
+            raise UsageError(f"{raw}: not a regular file (a pipe or device); reading it could block forever")
         kind = _kind(raw, explicit=True)
         if kind is None:
             raise UsageError(f"{raw}: unsupported file type; expected a dataset (.jsonl, .ndjson, "

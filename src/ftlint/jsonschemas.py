@@ -192,6 +192,8 @@ def _spec(cls: type) -> Any:
 
 def load_schema_file(path: str) -> Any:
     """Read a schema file (JSON, or YAML for .yaml/.yml); UsageError naming the file otherwise."""
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+        raise UsageError(f"{path}: cannot read JSON Schema: not a regular file (a pipe or device)")
     try:
         with open(path, "rb") as fh:
             blob = fh.read()

@@ -214,6 +214,8 @@ def read_config_text(path: str) -> str:
         size = os.path.getsize(path)
     except OSError as exc:
         raise YamlProblem(f"cannot read: {exc.strerror or exc}") from None
+    if not os.path.isfile(path):  # a pipe or device: opening it could block forever
+        raise YamlProblem("not a regular file (a pipe or device)")
     if size > MAX_CONFIG_BYTES:
         raise YamlProblem(f"file is {size / 1e6:.1f} MB; a training config is at most "
                           f"{MAX_CONFIG_BYTES // (1024 * 1024)} MB")
