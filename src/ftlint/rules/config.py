@@ -1075,8 +1075,9 @@ class NoChatTemplate(ConfigRule):
         # "tokenizer_default" (Axolotl) and "tokenizer" (AutoTrain) mean: the model's own template
         if plan.chat_template and str(plan.chat_template) not in ("tokenizer_default", "tokenizer"):
             return
-        if doc.dialect == "axolotl" and any(isinstance(e, dict) and (e.get("chat_template") or e.get("chat_template_jinja"))
-                                            for e in (doc.get("/datasets") or []) if isinstance(doc.get("/datasets"), list)):
+        entries = doc.get("/datasets")  # any YAML value: only a list holds dataset entries
+        if doc.dialect == "axolotl" and isinstance(entries, list) and any(
+                isinstance(e, dict) and (e.get("chat_template") or e.get("chat_template_jinja")) for e in entries):
             return
         chat = doc.dialect == "llamafactory" or any(self._is_chat(s) for s in plan.datasets)
         if not chat:
