@@ -224,7 +224,8 @@ def read_json(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BY
         text = blob.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = blob.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (blob.rfind(b"\n", 0, exc.start) + 1) + 1
+        # columns count characters, as everywhere else (and in the JSONL reader), not bytes
+        col = len(blob[blob.rfind(b"\n", 0, exc.start) + 1: exc.start].decode("utf-8", "replace")) + 1
         yield Problem("FTP002", f"Invalid UTF-8 byte 0x{blob[exc.start]:02x}; the file cannot be "
                       "decoded.", line, col, col + 1, fatal=True)
         return
