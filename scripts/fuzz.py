@@ -140,7 +140,8 @@ def check_value_at(content: bytes, ext: str, records: list[Any], finding: Any) -
     vstart, vend = _offset(text, vl.line, vl.column), _offset(text, *vl.end())
     try:
         _, end = json.JSONDecoder().raw_decode(text, vstart)
-        decoded = orjson.loads(text[vstart:end])  # the reader's parser: same numbers (big ints -> float)
+        # the reader's own parser, so numbers compare alike (orjson reads integers over 64 bits as floats)
+        decoded = (orjson.loads if ext == ".jsonl" else json.loads)(text[vstart:end])
     except (ValueError, RecursionError) as exc:
         raise FuzzFailure(f"{loc.pointer!r} of the record at line {owner.line} located at {vl.line}:{vl.column}, "
                           f"which starts no JSON value: {exc}") from None
