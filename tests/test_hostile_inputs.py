@@ -465,3 +465,159 @@ def test_broken_ruleset_semantics(tmp_path: Path) -> None:
             # a ruleset that extends /etc/passwd: the error names the file it read, nothing of its content
             assert_handled(res, "/etc/passwd" if name == "extends-passwd.yaml" else name)
             assert "root:" not in out  # nothing of /etc/passwd or /etc/shadow is printed
+
+
+# ---------------------------------------------------------------------------------------------
+# Security: secrets never printed, inputs never modified, nothing executed, configs are data
+
+SECRETS = {
+    "stripe": "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+    "github": "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+    "slack": "xoxb-2048-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+}
+
+
+def _secret_dataset(folder: Path) -> None:
+    s = SECRETS
+    lines = [
+        {"instruction": f"Use the key {s['stripe']} to charge", "output": f"Done with {s['github']}."},
+        {"messages": [{"role": s["slack"], "content": "hi"}, {"role": "assistant", "content": s["stripe"]}]},
+        {s["github"]: "a secret as a key", "instruction": "x", "output": "y"},
+    ]
+    import json as _json
+
+    (folder / "train.jsonl").write_text("".join(_json.dumps(r) + "\n" for r in lines))
+    (folder / "keys.jsonl").write_text(_json.dumps({s["stripe"]: 1, s["github"]: 2}) + "\n")
+    (folder / "tool.jsonl").write_text(_json.dumps({"messages": [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
+            "name": s["github"], "arguments": _json.dumps({"token": s["stripe"]})}}]}],
+        "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]}) + "\n")
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "github", "sarif"])
+def test_secrets_never_appear_in_any_output_format(tmp_path: Path, fmt: str) -> None:
+    """Regression: a secret used as a record key was printed by FTP007 ('keys of the first record')."""
+    _secret_dataset(tmp_path)
+    res = ftlint("check", "--format", fmt, "--statistics", "--extend-select", "FTS", "--fail-on", "note",
+                 "train.jsonl", "keys.jsonl", "tool.jsonl", cwd=tmp_path)
+    out = assert_handled(res, "train.jsonl", (1,))
+    assert "FTS001" in out  # the secrets were found (the test is not vacuous) ...
+    for value in SECRETS.values():  # ... and never printed
+        assert value not in out, f"{value} printed in {fmt} output"
+        assert value[:16] not in out
+
+
+def test_secrets_in_a_training_config_are_not_printed(tmp_path: Path) -> None:
+    (tmp_path / "train.yaml").write_text(
+        f"base_model: meta-llama/Llama-3.2-1B\nadapter: lora\nhub_token: {SECRETS['github']}\n"
+        f"wandb_api_key: {SECRETS['stripe']}\n{SECRETS['slack']}: 1\ndatasets:\n  - path: d.jsonl\n    type: alpaca\n")
+    (tmp_path / "d.jsonl").write_text('{"instruction": "a", "output": "b"}\n')
+    for args in (["check", "train.yaml"], ["check", "--format", "sarif", "train.yaml"],
+                 ["estimate", "train.yaml", "--gpu", "rtx-4090"], ["estimate", "--format", "json", "train.yaml"],
+                 ["smoke", "--device", "cpu", "train.yaml"]):
+        res = ftlint(*args, cwd=tmp_path)
+        out = res.stdout + res.stderr
+        assert "Traceback" not in out
+        for value in SECRETS.values():
+            assert value not in out, f"{value} printed by {args}"
+
+
+def _tree_digest(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_symlink() or not p.is_file():
+            out[str(p.relative_to(folder))] = "link" if p.is_symlink() else "dir"
+            continue
+        st = p.stat()
+        out[str(p.relative_to(folder))] = hashlib.sha256(p.read_bytes()).hexdigest() + f"/{st.st_mtime_ns}/{st.st_mode}"
+    return out
+
+
+def test_no_command_modifies_or_adds_input_files(tmp_path: Path) -> None:
+    import shutil
+
+    _secret_dataset(tmp_path)
+    for name in ("truncated.jsonl", "bad-utf8.json", "wrong-types.jsonl", "crlf.jsonl"):
+        (tmp_path / name).write_bytes(DATASETS[name])
+    shutil.copytree(ROOT_FIXTURES / "rulesets", tmp_path / "rulesets")
+    shutil.copy(ROOT_FIXTURES / "demo" / "train.yml", tmp_path / "train.yml")
+    shutil.copy(ROOT_FIXTURES / "demo" / "train.jsonl", tmp_path / "demo.jsonl")
+    (tmp_path / ".ftlint.yaml").write_text("extend-select: [FTS]\n")
+    (tmp_path / "schema.json").write_text('{"type": "object"}')
+    before = _tree_digest(tmp_path)
+    commands = [["check", "."], ["check", "--format", "sarif", "--jobs", "2", "."],
+                ["check", "demo.jsonl", "--response-schema", "schema.json", "--ruleset", "recommended"],
+                ["estimate", "train.yml", "--gpu", "rtx-4090"], ["smoke", "--device", "cpu", "train.yml"],
+                ["test-rules", "rulesets"], ["rules"], ["rule", "FTP001"]]
+    for args in commands:
+        res = ftlint(*args, cwd=tmp_path, timeout=180)
+        assert "Traceback" not in res.stdout + res.stderr, (args, res.stderr[-2000:])
+        after = _tree_digest(tmp_path)
+        assert after == before, f"{args} changed {set(after.items()) ^ set(before.items())}"
+
+
+ROOT_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def test_only_safe_yaml_and_no_eval_in_the_package() -> None:
+    """Configs and rulesets are data: no unsafe YAML loader, eval/exec, or imports named by data."""
+    import re
+
+    src = Path(__file__).resolve().parents[1] / "src" / "ftlint"
+    unsafe = re.compile(r"yaml\.(load|load_all|unsafe_load|full_load)\s*\(|Loader\s*=\s*yaml\.(Loader|FullLoader|"
+                        r"UnsafeLoader)|yaml\.(Unsafe|Full)?Loader\(|\beval\(|\bexec\(|__import__\(")
+    hits = [f"{p.relative_to(src)}:{i}: {line.strip()}" for p in src.rglob("*.py")
+            for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+            if unsafe.search(line) and not line.strip().startswith("#")]
+    assert not hits, hits
+
+
+def test_config_pointing_outside_names_the_path_and_prints_no_content(tmp_path: Path) -> None:
+    """A config's dataset outside the working directory (an absolute path, ../..) is linted where the
+    trainer would read it, every finding names that path, and nothing of its content is printed."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "other.jsonl").write_text(f'{{"{SECRETS["github"]}": "x"}}\nnot json at all: root:x:0:0\n')
+    proj = tmp_path / "proj"
+    (proj / "configs").mkdir(parents=True)
+    (proj / ".git").mkdir()
+    (proj / "configs" / "a.yaml").write_text(
+        "base_model: meta-llama/Llama-3.2-1B\nadapter: lora\nsequence_len: 512\ndatasets:\n"
+        "  - path: /etc/passwd\n    type: alpaca\n  - path: ../../outside/other.jsonl\n    type: alpaca\n")
+    for fmt in ("text", "json", "github", "sarif"):
+        res = ftlint("check", "--format", fmt, "configs/a.yaml", cwd=proj)
+        out = assert_handled(res, "outside/other.jsonl", (1,))
+        assert "/etc/passwd" in out
+        assert "root:x:0" not in out and SECRETS["github"] not in out
+
+
+def test_smoke_never_runs_remote_code_without_the_flag(tmp_path: Path) -> None:
+    import json as _json
+    import shutil
+
+    model = tmp_path / "evil-model"
+    shutil.copytree(ROOT_FIXTURES / "models" / "tiny-llama", model)
+    cfg = _json.loads((model / "config.json").read_text())
+    cfg["architectures"] = ["EvilForCausalLM"]
+    cfg["model_type"] = "evil"
+    cfg["auto_map"] = {"AutoConfig": "configuration_evil.EvilConfig",
+                       "AutoModelForCausalLM": "modeling_evil.EvilForCausalLM"}
+    (model / "config.json").write_text(_json.dumps(cfg))
+    code = f"open({str(tmp_path / MARKER)!r}, 'w').write('ran')\n"
+    (model / "configuration_evil.py").write_text(code)
+    (model / "modeling_evil.py").write_text(code)
+    (tmp_path / "d.jsonl").write_text('{"instruction": "a", "output": "b"}\n' * 8)
+    (tmp_path / "train.yaml").write_text(f"base_model: {model}\nadapter: lora\ntrust_remote_code: true\n"
+                                         "sequence_len: 64\nmicro_batch_size: 1\ndatasets:\n"
+                                         "  - path: d.jsonl\n    type: alpaca\n")
+    for args in (["smoke", "--device", "cpu", "--steps", "1", "train.yaml"], ["estimate", "train.yaml"],
+                 ["check", "train.yaml"]):
+        res = ftlint(*args, cwd=tmp_path, timeout=300)
+        out = res.stdout + res.stderr
+        assert "Traceback" not in out, out[-2000:]
+        assert not (tmp_path / MARKER).exists(), f"{args} ran the model's own code"
+        if args[0] == "smoke":
+            assert res.returncode == 1 and "FTK006" in out and "evil-model" in out, out[-2000:]

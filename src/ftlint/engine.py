@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from .findings import Finding, Location, Severity, UsageError
+from .findings import Finding, Location, Related, Severity, UsageError
 from .formats import REQUIRED_KEYS, Example, detect_format, normalise
 from .records import DATASET_SUFFIXES, Problem, Record, iter_jsonl_lines, jsonl_chunks, read_jsonl, reader_for
 from .registry import Selection
@@ -53,6 +53,29 @@ def display_path(path: str) -> str:
         return rel.as_posix()
     except (ValueError, OSError, RuntimeError):  # outside the cwd; RuntimeError: a symlink loop (Python < 3.13)
         return p.as_posix()
+
+
+def redact_secrets(findings: list[Finding]) -> None:
+    """Messages and JSON pointers quote user data (keys, roles, tool names); a secret in one is
+    replaced by its type and a short hash here, once, so no output format (SARIF goes to GitHub)
+    ever prints it. Line and column still point at the place."""
+    from dataclasses import replace
+
+    from .rules.security import find_secrets, redact
+
+    def scrub(text: str | None) -> str | None:
+        for kind, value in find_secrets(text) if text else ():
+            text = text.replace(value, f"<{kind} {redact(value)}>")
+        return text
+
+    for f in findings:
+        texts = [f.message, f.location.pointer] + [t for r in f.related for t in (r.message, r.location.pointer)]
+        if not any(t and find_secrets(t) for t in texts):
+            continue
+        f.message = scrub(f.message) or ""
+        f.location = replace(f.location, pointer=scrub(f.location.pointer))
+        f.related = [Related(replace(r.location, pointer=scrub(r.location.pointer)), scrub(r.message) or "")
+                     for r in f.related]
 
 
 def split_of(path: str) -> str | None:
@@ -185,6 +208,7 @@ class Linter:
             findings.extend(self._guard(rule, "", lambda: list(rule.finish(facts[rule.code], dctx))))
 
         findings = [self._apply_severity(f) for f in findings if self.selection.is_enabled(f.code, f.location.path)]
+        redact_secrets(findings)
         findings.sort(key=Finding.sort_key)
         return Report(findings, stats, self.selection.enabled_rules())
 
