@@ -159,6 +159,8 @@ def target_reader(data: bytes) -> None:
     ext, content = split_ext(data)
     path = _write(content, ext)
     lines = _lines(content)
+    if ext == ".csv":  # the csv module ends rows at \r, \n or \r\n (universal newlines), and so count its lines
+        lines = content.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n").split("\n")
     for item in reader_for(str(path))(str(path), "data" + ext, 4096):
         if isinstance(item, Problem):
             check_position(lines, item.line, item.column, f"{item.code} {item.message}")
