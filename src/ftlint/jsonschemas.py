@@ -209,7 +209,7 @@ def load_schema_file(path: str) -> Any:
         except UnicodeDecodeError as exc:
             raise UsageError(f"{path}: JSON Schema is not UTF-8 text ({exc.reason})") from None
         except YamlProblem as exc:
-            raise UsageError(f"{path}:{exc.line}:{exc.column}: JSON Schema is not usable YAML: {exc.message}") from None
+            raise UsageError(f"{path}:{exc.line}:{exc.column}: JSON Schema is not valid YAML: {exc.message}") from None
     try:
         text = blob.decode("utf-8-sig")
         return json.loads(text)
