@@ -194,3 +194,20 @@ def test_ray_reports_unreadable_files_like_local(ray_local, tmp_path: Path) -> N
             assert len(result.stderr.strip().splitlines()) == 1, result.stderr
             messages.append(result.stderr.strip())
         assert name in messages[0] and name in messages[1], messages
+
+
+@pytest.mark.slow
+def test_failed_tasks_become_one_line_errors(ray_local) -> None:
+    from ftlint.distributed import _get
+    from ftlint.findings import UsageError
+
+    def missing_module() -> None:  # defined here, so Ray ships it by value
+        raise ImportError("No module named 'ftlint'")
+
+    def broken() -> None:
+        raise ValueError("bad piece")
+
+    with pytest.raises(UsageError, match="data.jsonl: the Ray workers cannot import what ftlint needs"):
+        _get(ray_local, [ray_local.remote(missing_module).remote()], "data.jsonl")
+    with pytest.raises(RuntimeError, match="^data.jsonl: a Ray task failed: ValueError: bad piece$"):
+        _get(ray_local, [ray_local.remote(broken).remote()], "data.jsonl")

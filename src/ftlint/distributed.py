@@ -169,8 +169,11 @@ class RayScanner:
                 plan.pieces = list(zip(bounds, bounds[1:]))
                 counted.append((plan, [count.remote(path, s, e) for s, e in plan.pieces]))
             elif plan.kind == "parquet":
-                plan.pieces = _row_group_runs(path, piece)
-        counts = ray.get([ref for _, refs in counted for ref in refs])
+                try:
+                    plan.pieces = _row_group_runs(path, piece)
+                except Exception:  # an unreadable footer: the whole-file task reports it as locally
+                    plan.kind = "file"
+        counts = _get(ray, [ref for _, refs in counted for ref in refs], "counting JSONL lines")
         # Wave 2: scans, for every file at once.
         it = iter(counts)
         newlines = {id(plan): [next(it) for _ in refs] for plan, refs in counted}
@@ -232,6 +235,9 @@ def _get(ray: Any, refs: list[Any], display: str) -> list[Any]:
         return ray.get(refs)
     except ray.exceptions.RayTaskError as exc:
         cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+        if isinstance(cause, ImportError):
+            raise UsageError(f"{display}: the Ray workers cannot import what ftlint needs ({cause}); "
+                             "install ftlint on every node or give the job a runtime environment") from exc
         raise RuntimeError(f"{display}: a Ray task failed: {type(cause).__name__}: {cause}") from exc
     except ray.exceptions.RayError as exc:  # lost worker or node, object store failure
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
