@@ -152,7 +152,7 @@ def _check_refs(cls: type, schema: Any, source: str, registry: Any) -> None:
     if not refs or nested_ids:  # refs under a nested `$id` resolve against it: leave them to validation
         return
     resource = Resource.from_contents(schema, default_specification=_spec(cls))
-    resolver = (registry or Registry()).resolver_with_root(resource)
+    resolver = (registry if registry is not None else Registry()).resolver_with_root(resource)  # an empty Registry is falsy
     for ref in refs:
         try:
             resolver.lookup(ref)
