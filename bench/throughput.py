@@ -108,14 +108,13 @@ def generate(path: Path, n: int, seed: int = 0) -> None:
     rng = random.Random(seed)
     sentences = [s.strip() + "." for t in texts() for s in t.replace("\n", " ").split(". ") if len(s.split()) >= 4]
     def run(k: int) -> str:
-        start = rng.randrange(len(sentences))
-        return " ".join(sentences[(start + j * 7919) % len(sentences)] for j in range(k))
+        return " ".join(rng.choice(sentences) for _ in range(k))
     with path.open("w", encoding="utf-8") as fh:
         for i in range(n):
             turns = [{"role": "system", "content": "You are a helpful assistant."}] if i % 3 == 0 else []
             for _ in range(rng.choice((1, 1, 2))):
-                turns.append({"role": "user", "content": run(rng.randint(1, 3))})
-                turns.append({"role": "assistant", "content": run(rng.randint(2, 5))})
+                turns.append({"role": "user", "content": run(rng.randint(2, 3))})
+                turns.append({"role": "assistant", "content": run(rng.randint(2, 4))})
             fh.write(json.dumps({"messages": turns}, ensure_ascii=False) + "\n")
 
 

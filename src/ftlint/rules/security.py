@@ -100,20 +100,19 @@ _UNDERSCORE = re.compile(r"gh[pousr]_|github_pat_|hf_|npm_|[sr]k_live")
 _DASH = re.compile(r"sk-|pypi-|gl(?:pat|dt|rt|ptt|cbt|ffct|imt|soat|agent|oas|ft)-|xox[abposr]-|-us\d")
 _URL_AUTH = re.compile(r"://[^\s/:@]+:[^\s/@]+@")
 # Detectors without a literal anchor run only when a cheap substring test passes.
-_GUARDED = (
-    (("SK", "AC"), re.compile(r"\b(?:SK|AC)[0-9a-fA-F]{32}\b")),  # Twilio
-    (("AP",), re.compile(r"\bAP[\dA-F][a-zA-Z0-9]{8,}")),          # Artifactory
-)
+_TWILIO = re.compile(r"\b(?:SK|AC)[0-9a-fA-F]{32}\b")
+_ARTIFACTORY = re.compile(r"\bAP[\dA-F][a-zA-Z0-9]{8,}")
 
 
 def _maybe_secret(text: str) -> bool:
-    if _UPPER.search(text) or "eyJ" in text or "hooks.slack" in text:
-        return True
-    if "_" in text and _UNDERSCORE.search(text) or "-" in text and _DASH.search(text):
-        return True
-    if "://" in text and _URL_AUTH.search(text):
-        return True
-    return any(any(g in text for g in guards) and rx.search(text) for guards, rx in _GUARDED)
+    return bool(
+        _UPPER.search(text) or "eyJ" in text or "hooks.slack" in text
+        or "_" in text and _UNDERSCORE.search(text)
+        or "-" in text and _DASH.search(text)
+        or "://" in text and _URL_AUTH.search(text)
+        or ("SK" in text or "AC" in text) and _TWILIO.search(text)
+        or "AP" in text and _ARTIFACTORY.search(text)
+    )
 
 
 def find_secrets(text: str) -> list[tuple[str, str]]:
