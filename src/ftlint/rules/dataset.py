@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import string
 import struct
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterator
 
 from ..findings import Finding, Location, Related, Severity
 from ..formats import Example
@@ -276,15 +276,6 @@ class TrainEvalOverlap(Rule):
 _PUNCT_TO_SPACE = bytes.maketrans(string.punctuation.encode(), b" " * len(string.punctuation))
 
 
-class _NearFact(NamedTuple):
-    minhash: Any        # rensa.RMinHash (picklable, so facts cross process boundaries)
-    fact: _Fact         # the example digest (exact copies are FTD002's) and the position
-
-    @property
-    def digest(self) -> bytes:
-        return self.fact.key
-
-
 class NearDuplicate(Rule):
     """Two examples are near-duplicates (MinHash similarity above a threshold).
 
@@ -324,7 +315,8 @@ class NearDuplicate(Rule):
     # every candidate is then verified against the threshold.
     default_options = {"threshold": 0.7, "min_words": 8, "num_perm": 64, "bands": 16}
 
-    def collect(self, example: Example, ctx: Context) -> _NearFact | None:
+    def collect(self, example: Example, ctx: Context) -> bytes | None:
+        import numpy as np
         from rensa import RMinHash
 
         words = " ".join(t.lower for t in example.all_turns()).encode("utf-8", "replace").translate(_PUNCT_TO_SPACE).split()
@@ -334,65 +326,81 @@ class NearDuplicate(Rule):
         # Word 3-grams: two texts on one topic share words, near-copies share phrases.
         # map/zip keep the shingling in C (no Python bytecode per word).
         minhash.update(map(b" ".join, zip(words, words[1:], words[2:])))
-        return _NearFact(minhash, _Fact.of(_example_digest(example), example.record))
+        # The signature's low 16 bits per permutation: a chance collision costs 1/65536 of a
+        # match, and the fact stays at ~190 bytes (a million records fit in ~200 MB).
+        signature = np.asarray(minhash.digest(), dtype=np.uint32).astype(np.uint16).tobytes()
+        return _Fact.of(_example_digest(example), example.record, signature)
 
-    def finish(self, facts: dict[str, list[_NearFact]], ctx: Context) -> Iterator[Finding]:
-        from rensa import RMinHashLSH
-
+    def finish(self, facts: dict[str, list[_Fact]], ctx: Context) -> Iterator[Finding]:
         threshold = float(self.options["threshold"])
-        train_facts: list[_NearFact] = []
-        train_paths: list[str] = []
+        train: list[tuple[str, _Fact]] = []
         for path, items in facts.items():
-            # One representative per cluster keeps queries cheap even on templated data.
-            lsh = RMinHashLSH(threshold, self.options["num_perm"], self.options["bands"])
-            reps: list[_NearFact] = []
-            exact: set[bytes] = set()
-            for fact in items:
-                if fact.digest in exact:
-                    continue
-                exact.add(fact.digest)
-                match = self._best(lsh, reps, fact, threshold)
-                if match is None:
-                    lsh.insert(len(reps), fact.minhash)
-                    reps.append(fact)
-                    continue
-                rep, score = match
-                rep_ref = rep.fact.ref(path)
+            for i, j, score in self._pairs(items, threshold):
+                first = items[j].ref(path)
                 yield self.finding_at(
-                    fact.fact.ref(path).location(), f"Near-duplicate (similarity {score:.2f}) of the example at line {rep_ref.line}.",
-                    related=[Related(rep_ref.location(), "The first of these near-duplicates.")],
-                    key=fact.digest.hex() + rep.digest.hex())
+                    items[i].ref(path).location(),
+                    f"Near-duplicate (similarity {score:.2f}) of the example at line {first.line}.",
+                    related=[Related(first.location(), "The first of these near-duplicates.")],
+                    key=items[i].key.hex() + items[j].key.hex())
             if ctx.splits.get(path) == "train":
-                train_facts.extend(reps)
-                train_paths.extend([path] * len(reps))
-        if not train_facts:
+                train.extend((path, f) for f in items)
+        evals = [(p, f) for p, items in facts.items() if ctx.splits.get(p) in ("eval", "test") for f in items]
+        if not train or not evals:
             return
-        train_index = RMinHashLSH(threshold, self.options["num_perm"], self.options["bands"])
-        for i, fact in enumerate(train_facts):
-            train_index.insert(i, fact.minhash)
-        train_digests = {f.digest for f in train_facts}
-        for path, items in facts.items():
-            split = ctx.splits.get(path)
-            if split not in ("eval", "test"):
-                continue
-            for fact in items:
-                if fact.digest in train_digests:
-                    continue  # an exact copy: train-eval-overlap reports it
-                match = self._best(train_index, train_facts, fact, threshold)
-                if match:
-                    rep, score = match
-                    rep_ref = rep.fact.ref(train_paths[train_facts.index(rep)])
-                    yield self.finding_at(
-                        fact.fact.ref(path).location(), f"This {split} example nearly copies a training example "
-                        f"(similarity {score:.2f}, {rep_ref.path}:{rep_ref.line}).",
-                        related=[Related(rep_ref.location(), "The similar training example.")],
-                        key=fact.digest.hex() + rep.digest.hex() + path)
+        both = train + evals  # training examples first: they are "the first copy" of any pair
+        for i, j, score in self._pairs([f for _, f in both], threshold):
+            if i < len(train) or j >= len(train):
+                continue  # only eval -> train pairs here
+            path, fact = both[i]
+            hit = both[j][1].ref(both[j][0])
+            yield self.finding_at(
+                fact.ref(path).location(), f"This {ctx.splits[path]} example nearly copies a training example "
+                f"(similarity {score:.2f}, {hit.path}:{hit.line}).",
+                related=[Related(hit.location(), "The similar training example.")],
+                key=fact.key.hex() + both[j][1].key.hex() + path)
 
-    @staticmethod
-    def _best(lsh: Any, reps: list[_NearFact], fact: _NearFact, threshold: float) -> tuple[_NearFact, float] | None:
-        """The earliest representative similar enough to `fact` (deterministic: the first copy)."""
-        for key in sorted(lsh.query(fact.minhash)):
-            score = fact.minhash.jaccard(reps[key].minhash)
-            if score >= threshold:
-                return reps[key], score
-        return None
+    def _pairs(self, items: list[_Fact], threshold: float) -> Iterator[tuple[int, int, float]]:
+        """(i, j, similarity) with j < i the earliest verified near-copy of item i.
+
+        LSH by sorting: for each band, items with the same band key form a run, and every item
+        is compared with the earliest item of its run. Memory is a few arrays of n entries,
+        never a table per band; exact copies (same example digest) are left out.
+        """
+        import numpy as np
+
+        n = len(items)
+        perms = int(self.options["num_perm"])
+        if n < 2:
+            return
+        sig = np.empty((n, perms), dtype=np.uint16)
+        digests = np.empty((n, 2), dtype=np.uint64)
+        for k, fact in enumerate(items):
+            sig[k] = np.frombuffer(fact, dtype=np.uint16, count=perms, offset=16)
+            digests[k] = np.frombuffer(fact, dtype=np.uint64, count=2)
+        bands = int(self.options["bands"])
+        rows = perms // bands
+        best = np.full(n, -1, dtype=np.int64)
+        best_score = np.zeros(n)
+        for b in range(bands):
+            band = np.ascontiguousarray(sig[:, b * rows:(b + 1) * rows])
+            keys = np.frombuffer(band.tobytes(), dtype=f"V{band.itemsize * rows}")
+            order = np.argsort(keys, kind="stable")  # equal keys keep file order
+            sorted_keys = keys[order]
+            starts = np.empty(n, dtype=bool)
+            starts[0] = True
+            starts[1:] = sorted_keys[1:] != sorted_keys[:-1]
+            earliest = order[starts][np.cumsum(starts) - 1]
+            member = order[~starts]
+            first = earliest[~starts]
+            exact = (digests[member] == digests[first]).all(axis=1)
+            member, first = member[~exact], first[~exact]
+            if not len(member):
+                continue
+            score = (sig[member] == sig[first]).mean(axis=1)
+            ok = score >= threshold
+            member, first, score = member[ok], first[ok], score[ok]
+            better = (best[member] < 0) | (first < best[member])
+            best[member[better]] = first[better]
+            best_score[member[better]] = score[better]
+        for i in np.nonzero(best >= 0)[0]:
+            yield int(i), int(best[i]), float(best_score[i])
