@@ -238,10 +238,6 @@ class Linter:
         for path, display, ctx in jobs:
             yield self._scan_file(path, display, ctx)
 
-    def _lint_dataset(self, path: str, display: str, ctx: Context,
-                      facts: dict[str, dict[str, list[Any]]]) -> tuple[list[Finding], FileStats]:
-        return self._merge_chunks(display, self._scan_file(path, display, ctx), facts)
-
     def _scan_file(self, path: str, display: str, ctx: Context) -> list["_Chunk"]:
         """Read one dataset file (sniffing its dominant format into `ctx`) and scan it."""
         try:
