@@ -177,7 +177,8 @@ def load_config(path: str, display: str, settings: Any) -> ConfigDocument:
     doc = ConfigDocument(path, display, parsed.data, yaml=parsed)
     if not isinstance(parsed.data, dict):
         kind = "empty" if parsed.data is None else f"a {type(parsed.data).__name__}"
-        sev = Severity.ERROR if forced else Severity.NOTE
+        # A list, a scalar or nothing given as a config is a mistake, not merely "other YAML".
+        sev = Severity.ERROR if forced else Severity.WARNING
         doc.findings.append(_finding(
             "FTG021", "not-a-training-config", sev,
             f"This YAML document is {kind}, not a mapping of training settings; it was not checked as "

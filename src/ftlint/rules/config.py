@@ -1340,8 +1340,9 @@ class NotATrainingConfig(Rule):
     """The YAML file is not a training config ftlint recognises.
 
     ## What it does
-    Notes a YAML file given to `ftlint check` that is not a mapping of settings, or whose keys
-    match none of Axolotl, LLaMA-Factory, TRL and AutoTrain. It is not checked further. With
+    Reports a YAML file given to `ftlint check` that is not a mapping of settings (a warning: a
+    list, a scalar or an empty document is no config at all), or whose keys match none of
+    Axolotl, LLaMA-Factory, TRL and AutoTrain (a note). It is not checked further. With
     `--dialect`, a non-mapping document is an error.
 
     ## Why it matters
