@@ -170,21 +170,12 @@ def _read(path: str, fmt_hint: str | None, limit: int, pool: DataPool, rows: lis
     info["records_read"] = read
     total = read
     if not exhausted:
-        if path.endswith((".jsonl", ".ndjson")):
-            total = _count_jsonl_lines(path)
-        else:
-            total = sum(1 for x in reader(path, display) if not isinstance(x, Problem))
+        from ..configs.datasets import count_examples
+
+        counted = count_examples(path)
+        total = counted if counted is not None else sum(1 for x in reader(path, display) if not isinstance(x, Problem))
     info["records_total"] = total
     return info
-
-
-def _count_jsonl_lines(path: str) -> int:
-    n = 0
-    with open(path, "rb") as fh:
-        for raw in fh:
-            if raw.strip():
-                n += 1
-    return n
 
 
 def load_pool(plan: Any, config_dir: str | None, max_examples: int, max_eval: int = 64) -> DataPool:
