@@ -182,3 +182,22 @@ def test_dataset_named_directly_and_by_config_uses_the_config_plan(tmp_path: Pat
     # the directory walk meets train.jsonl before train.yml; the config's plan must still apply
     stats = [f for f in lint_json(str(tmp_path), "--select", "FTT011") if f["code"] == "FTT011"]
     assert sorted(Path(f["path"]).name for f in stats) == ["train.jsonl", "validation.jsonl"]
+
+
+def test_dataset_outside_project_is_named(tmp_path: Path) -> None:
+    from conftest import ROOT
+
+    outside = write_jsonl(tmp_path / "elsewhere.jsonl", [CHAT])
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "train.yml").write_text(
+        f"base_model: Qwen/Qwen2.5-0.5B-Instruct\nadapter: lora\ndatasets:\n  - path: {outside}\n"
+        "    type: chat_template\nsequence_len: 512\nmicro_batch_size: 1\nnum_epochs: 1\n")
+    [note] = [f for f in lint_json(str(project / "train.yml"), "--select", "FTG022", cwd=ROOT)]
+    assert str(outside) in note["message"] and note["line"] == 4 and note["severity"] == "note"
+    # a dataset beside the config is not reported
+    write_jsonl(project / "train.jsonl", [CHAT])
+    (project / "train.yml").write_text(
+        "base_model: Qwen/Qwen2.5-0.5B-Instruct\nadapter: lora\ndatasets:\n  - path: train.jsonl\n"
+        "    type: chat_template\nsequence_len: 512\nmicro_batch_size: 1\nnum_epochs: 1\n")
+    assert lint_json(str(project / "train.yml"), "--select", "FTG022", cwd=ROOT) == []

@@ -1368,3 +1368,59 @@ class NotATrainingConfig(Rule):
     severity = Severity.NOTE
     scope = "reader"
     tags = ("config",)
+
+
+class DatasetOutsideProject(ConfigRule):
+    """The config points at a local dataset outside both its own folder and the working directory.
+
+    ## What it does
+    Notes every local dataset whose path in the config is absolute or climbs out with `..`, and
+    that lies neither under the config's folder nor under the working directory (e.g.
+    `/data/shared/train.jsonl`), so what was read is always visible in the output, even when
+    that file has no findings. Names a trainer resolves by its own rules (LLaMA-Factory's
+    `dataset_dir` + `dataset_info.json`) are not reported.
+
+    ## Why it matters
+    A linter must not read files the user did not ask about without saying so; and a config that
+    reaches outside its repository usually breaks on another machine or in CI.
+
+    ## Example
+    ```yaml
+    datasets:
+      - path: /home/alice/scratch/train.jsonl
+        type: chat_template
+    ```
+
+    ## Use instead
+    ```yaml
+    datasets:
+      - path: data/train.jsonl
+        type: chat_template
+    ```
+
+    ## How to fix
+    Keep datasets in the repository (or a path relative to it), or accept the note when the
+    shared location is intended.
+    """
+
+    code = "FTG022"
+    name = "dataset-outside-project"
+    severity = Severity.NOTE
+    tags = ("config", "datasets", "security")
+
+    def check_config(self, doc: "ConfigDocument", plan: "TrainingPlan", ctx: Context) -> Iterator[Finding]:
+        if plan is None:
+            return
+        roots = [os.path.realpath(os.getcwd()), os.path.realpath(os.path.dirname(os.path.abspath(doc.path)))]
+        for spec in plan.datasets:
+            # Only paths the config itself sends elsewhere (absolute, or climbing out with `..`);
+            # names a trainer resolves by its own rules (LLaMA-Factory's dataset_dir) are not.
+            written = spec.path or ""
+            if not spec.local_path or not (os.path.isabs(written) or ".." in written.replace("\\", "/").split("/")):
+                continue
+            real = os.path.realpath(spec.local_path)
+            if any(real == root or real.startswith(root + os.sep) for root in roots):
+                continue
+            yield self.at(doc, spec.key_path or "/datasets",
+                          f"Dataset {real} lies outside this config's folder and the working directory; "
+                          "ftlint read it because the config points at it.")
