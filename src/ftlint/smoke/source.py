@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..hub import cached_snapshot, hf_cache_dir
+
 
 @dataclass
 class ModelSource:
@@ -21,17 +23,6 @@ class ModelSource:
     source: str | None = None     # local | hf-cache
     looked: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
-
-
-def hf_cache_dir() -> str:
-    """The hub cache folder, as huggingface_hub computes it (without importing it when possible)."""
-    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if os.environ.get(var):
-            return os.environ[var]
-    if os.environ.get("HF_HOME"):
-        return os.path.join(os.environ["HF_HOME"], "hub")
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "huggingface", "hub")
 
 
 def find_model(name: str, config_dir: str | None) -> ModelSource:
@@ -62,19 +53,8 @@ def _from_cache(repo_id: str) -> str | None:
     """A cached snapshot of `repo_id` holding config.json, without touching the network."""
     if repo_id.count("/") != 1 or os.path.exists(repo_id):
         return None
-    try:
-        from huggingface_hub import snapshot_download
-
-        path = snapshot_download(repo_id, local_files_only=True)
-        return path if os.path.isfile(os.path.join(path, "config.json")) else None
-    except Exception:  # LocalEntryNotFoundError, missing huggingface_hub, bad id: not cached
-        pass
-    folder = Path(hf_cache_dir()) / ("models--" + repo_id.replace("/", "--")) / "snapshots"
-    if folder.is_dir():
-        for snap in sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
-            if (snap / "config.json").is_file():
-                return str(snap)
-    return None
+    snap = cached_snapshot(repo_id, "config.json")
+    return str(snap) if snap is not None else None
 
 
 def remote_code_needed(config: dict[str, Any], known_types: set[str]) -> str | None:

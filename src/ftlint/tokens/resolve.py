@@ -8,13 +8,13 @@ model repository is ever run.
 
 from __future__ import annotations
 
-from ..hub import hub_status
-
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..hub import cached_snapshot, hf_cache_dir, hub_status
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja",
                    "special_tokens_map.json", "config.json")
@@ -109,34 +109,9 @@ def load_folder(folder: Path, name: str, origin: str, tokenizer_json: Path | Non
                           context_origin)
 
 
-def hf_cache_dir() -> Path:
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    if os.environ.get("HUGGINGFACE_HUB_CACHE"):
-        return Path(os.environ["HUGGINGFACE_HUB_CACHE"])
-    home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
-    return Path(home) / "hub"
-
-
-def find_in_cache(repo_id: str, revision: str | None = None) -> Path | None:
+def find_in_cache(repo_id: str) -> Path | None:
     """The snapshot folder of `repo_id` in the HF cache that holds a tokenizer.json (no network)."""
-    repo = hf_cache_dir() / ("models--" + repo_id.replace("/", "--"))
-    snapshots = repo / "snapshots"
-    if not snapshots.is_dir():
-        return None
-    ref = repo / "refs" / (revision or "main")
-    if ref.is_file():
-        try:
-            commit = ref.read_text(encoding="utf-8").strip()
-        except OSError:
-            commit = ""
-        if commit and (snapshots / commit / "tokenizer.json").is_file():
-            return snapshots / commit
-    if revision and (snapshots / revision / "tokenizer.json").is_file():
-        return snapshots / revision
-    candidates = [p for p in snapshots.iterdir() if (p / "tokenizer.json").is_file()]
-    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+    return cached_snapshot(repo_id, "tokenizer.json")
 
 
 def download(repo_id: str) -> Path | None:
