@@ -132,6 +132,16 @@ def test_hub_style_keys_and_broken_config(tmp_path: Path) -> None:
         resolve_arch(str(bad))
 
 
+@pytest.mark.parametrize("change, match", [
+    ({"hidden_size": "4k"}, "cannot read"), ({"num_attention_heads": 0}, "must be positive"),
+    ({"intermediate_size": [1]}, "cannot read"), ({"num_key_value_heads": None, "num_attention_heads": -2},
+                                                  "must be positive"),
+])
+def test_malformed_config_values_are_usage_errors(change: dict, match: str) -> None:
+    with pytest.raises(UsageError, match=match):
+        arch_from_config({**TF5_CONFIG, **change}, "odd", "local")
+
+
 def test_hf_cache_snapshot_is_read_without_download(offline: Path) -> None:
     repo = offline / "hub" / "models--acme--tiny-llama"
     snap = repo / "snapshots" / "abc123"

@@ -69,9 +69,21 @@ def _siglip_params(vision: dict[str, Any], text_hidden: int) -> tuple[int, int]:
 
 
 def arch_from_config(cfg: dict[str, Any], name: str, source: str) -> ModelArch:
-    """A ModelArch from a config.json mapping (hub style or transformers-5 style)."""
+    """A ModelArch from a config.json mapping (hub style or transformers-5 style).
+
+    UsageError (naming the model) when the mapping is not a usable config: a required size
+    missing or not positive, or a value of the wrong type (`"hidden_size": "4k"`).
+    """
     if not isinstance(cfg, dict):
         raise UsageError(f"{name}: config.json is not a JSON object")
+    try:
+        return _arch_from_config(cfg, name, source)
+    except (TypeError, ValueError, OverflowError) as exc:  # int("4k"), a list where a number goes, …
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"{name}: config.json has a value ftlint cannot read ({detail})") from None
+
+
+def _arch_from_config(cfg: dict[str, Any], name: str, source: str) -> ModelArch:
     outer = cfg
     cfg, multimodal = _text_config(cfg)
     model_type = str(_first(cfg, "model_type", default="") or outer.get("model_type") or "")
@@ -97,6 +109,9 @@ def arch_from_config(cfg: dict[str, Any], name: str, source: str) -> ModelArch:
         raise UsageError(f"{name}: config.json lacks {', '.join(missing)} (model_type "
                          f"{model_type or 'unknown'}); cannot size the model")
     hidden, layers, heads, vocab = int(hidden), int(layers), int(heads), int(vocab)
+    if min(hidden, layers, heads, vocab) <= 0:
+        raise UsageError(f"{name}: config.json sizes must be positive (hidden_size {hidden}, num_hidden_layers "
+                         f"{layers}, num_attention_heads {heads}, vocab_size {vocab}); cannot size the model")
     head_dim = _first(cfg, "head_dim", default=None)
     if head_dim is None and model_type in ("gemma", "gemma2", "gemma3", "gemma3_text"):
         head_dim = 256
