@@ -6,7 +6,9 @@ the assistant's words. A config's inline Jinja or a `.jinja` file is used as wri
 
 from __future__ import annotations
 
-import re
+from ..tokens.template import has_generation_markers
+
+__all__ = ["BUILTIN", "CHATML", "LLAMA3", "has_generation_markers", "looks_like_jinja"]
 
 CHATML = (
     "{%- for message in messages -%}"
@@ -35,13 +37,6 @@ LLAMA3 = (
 )
 
 BUILTIN = {"chatml": CHATML, "llama3": LLAMA3}
-
-_GENERATION = re.compile(r"\{%-?\s*generation\s*-?%\}")
-
-
-def has_generation_markers(template: str | None) -> bool:
-    return bool(template) and bool(_GENERATION.search(template))
-
 
 def looks_like_jinja(value: str) -> bool:
     return "{{" in value or "{%" in value

@@ -151,8 +151,9 @@ def compile_template(source: str) -> jinja2.Template:
         raise TemplateError(f"chat template does not compile: {exc.message} (template line {exc.lineno})") from exc
 
 
-def has_generation_markers(source: str) -> bool:
-    return GENERATION_RE.search(source) is not None
+def has_generation_markers(source: str | None) -> bool:
+    """Whether the template marks assistant text with `{% generation %}` (what assistant-only loss needs)."""
+    return bool(source) and GENERATION_RE.search(source) is not None
 
 
 class ChatTemplate:
