@@ -246,6 +246,9 @@ def _json(value: Any) -> str:
 
 
 def _prepare_schema(options: dict[str, Any]) -> dict[str, Any]:
+    from ..jsonschemas import import_jsonschema
+
+    import_jsonschema()  # without the 1-second IRI grammar build a plain import pays
     from jsonschema import validators
     from jsonschema.exceptions import SchemaError
 

@@ -22,6 +22,7 @@ import yaml
 
 from ..configs.yamlsafe import YamlProblem, check_expansion
 from ..findings import Severity, UsageError
+from ..jsonschemas import import_jsonschema
 from .functions import available_functions, get_function
 from .jsonpath import JSONPath, JSONPathError, compile_path
 
@@ -169,7 +170,9 @@ def ruleset_schema() -> dict[str, Any]:
     return json.loads(text)
 
 
-def _validator():
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    import_jsonschema()  # without the 1-second IRI grammar build a plain import pays
     from jsonschema import Draft202012Validator
 
     return Draft202012Validator(ruleset_schema())
@@ -201,10 +204,11 @@ def _descend(err: Any) -> Any:
 
 
 def schema_errors(data: Any, marks: Marks) -> list[RulesetError]:
+    validator = _validator()  # first: it imports jsonschema the cheap way
     from jsonschema.exceptions import relevance
 
     out: list[RulesetError] = []
-    errors = [_descend(e) for e in sorted(_validator().iter_errors(data), key=relevance)]
+    errors = [_descend(e) for e in sorted(validator.iter_errors(data), key=relevance)]
     # "unknown key 'nme'; did you mean 'name'" says more than "'name' is required" for one typo.
     misspelt = {tuple(e.absolute_path) for e in errors if e.validator == "additionalProperties"}
     for err in errors:
