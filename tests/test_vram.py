@@ -236,3 +236,17 @@ def test_cli_missing_config(tmp_path: Path) -> None:
 def test_gpus_override_splits_state(tmp_path: Path) -> None:
     one = json.loads(run_cli("estimate", str(GOOD), "--format", "json").stdout)
     assert one["gpu"] is None and one["verdict"] is None and one["gpu_bytes"] is None
+
+
+def test_ftv001_finds_a_model_folder_next_to_the_config(tmp_path: Path) -> None:
+    # FTV001 resolves the model as the FTG rules do: offline, and next to the config when the
+    # relative folder is not under the working directory.
+    proj = tmp_path / "proj"
+    (proj / "model").mkdir(parents=True)
+    (proj / "model" / "config.json").write_text((FIXTURES / "models" / "tiny-llama" / "config.json").read_text())
+    (proj / "train.yml").write_text("base_model: ./model\nadapter: lora\nsequence_len: 32768\n"
+                                    "micro_batch_size: 512\ndatasets:\n  - path: x/y\n    type: alpaca\n")
+    r = run_cli("check", "proj/train.yml", "--select", "FTV001", "--gpu", "t4", "--format", "json", cwd=tmp_path)
+    found = json.loads(r.stdout)
+    assert [f["code"] for f in found] == ["FTV001"] and "Out of memory on t4" in found[0]["message"]
+    assert found[0]["line"] == 4  # at micro_batch_size

@@ -60,7 +60,7 @@ def _offline() -> Iterator[None]:
 
 
 @functools.lru_cache(maxsize=128)
-def _resolve(name: str, trust: bool) -> "ModelArch | None":
+def _resolve(name: str, trust: bool) -> "ModelArch | Exception | None":
     try:
         from ..models import resolve_arch
     except ImportError:
@@ -68,12 +68,21 @@ def _resolve(name: str, trust: bool) -> "ModelArch | None":
     try:
         with _offline():
             return resolve_arch(name, trust_remote_code=trust)
-    except Exception:  # ModelNotFound, an unreadable config.json: the model-dependent checks skip
-        return None
+    except Exception as exc:  # ModelNotFound, an unreadable config.json: the caller decides
+        return exc
 
 
 def model_arch(plan: "TrainingPlan", ctx: Context, doc: "ConfigDocument | None" = None) -> "ModelArch | None":
     """The base model's architecture, offline; None when it cannot be resolved."""
+    got = model_arch_or_error(plan, ctx, doc)
+    return None if isinstance(got, Exception) else got
+
+
+def model_arch_or_error(plan: "TrainingPlan", ctx: Context,
+                        doc: "ConfigDocument | None" = None) -> "ModelArch | Exception | None":
+    """Like `model_arch`, but a model that is named and cannot be resolved gives the exception
+    (ModelNotFound, or a UsageError for an unreadable config.json), for rules that report it.
+    Every config rule shares this one offline resolution (cached per model)."""
     settings = ctx.services.get("settings")
     name = plan.base_model or (getattr(settings, "model", None) if settings else None)
     if not name:

@@ -9,21 +9,10 @@ from ..rule import Context, Rule
 
 # Where to point: the key that sets the micro batch, else the method, else the model, per dialect.
 ANCHOR_KEYS = (
-    "micro_batch_size", "per_device_train_batch_size", ("params", "batch_size"), "batch_size",
-    "adapter", "finetuning_type", ("params", "peft"), "load_in_4bit", "sequence_len", "cutoff_len", "max_length",
-    "base_model", "model_name_or_path", "model",
+    "/micro_batch_size", "/per_device_train_batch_size", "/params/batch_size", "/batch_size",
+    "/adapter", "/finetuning_type", "/params/peft", "/load_in_4bit", "/sequence_len", "/cutoff_len", "/max_length",
+    "/base_model", "/model_name_or_path", "/model",
 )
-
-
-def _anchor(doc: Any) -> Any:
-    for key in ANCHOR_KEYS:
-        path = key if isinstance(key, tuple) else (key,)
-        try:
-            if doc.has(path):
-                return doc.locate(path)
-        except Exception:  # a document without key spans: fall back to line 1
-            break
-    return doc.locate(()) if hasattr(doc, "locate") else None
 
 
 class VramFit(Rule):
@@ -81,9 +70,10 @@ class VramFit(Rule):
     default_options = {"gpu": None, "gpu_memory": None, "gpus": None}
 
     def check_config(self, doc: Any, plan: Any, ctx: Context) -> Iterator[Finding]:
-        from ..models import ModelNotFound, resolve_arch
+        from ..models import ModelNotFound
         from ..vram import estimate, human_bytes
         from ..vram.command import select_gpu
+        from .config import _first_existing, model_arch_or_error
 
         if plan is None or not getattr(plan, "base_model", None):
             return
@@ -92,18 +82,21 @@ class VramFit(Rule):
         memory = self.options.get("gpu_memory")
         if not gpu_name and not memory:
             return
+        anchor = doc.locate(_first_existing(doc, *ANCHOR_KEYS))
         try:
             gpu = select_gpu(None if memory else gpu_name, memory)
-            arch = resolve_arch(plan.base_model, trust_remote_code=plan.trust_remote_code)
-        except ModelNotFound:
-            return  # the model rules report unknown models; nothing to size here
         except UsageError as exc:
-            loc = _anchor(doc)
-            yield self.finding_at(loc, f"Cannot check VRAM fit: {exc}.", severity=Severity.NOTE,
+            yield self.finding_at(anchor, f"Cannot check VRAM fit: {exc}.", severity=Severity.NOTE,
                                   key=f"{ctx.path}|usage")
             return
-        if gpu is None:
+        # the same offline resolution as the FTG rules (never the hub; a model folder next to the config)
+        arch = model_arch_or_error(plan, ctx, doc)
+        if isinstance(arch, UsageError) and not isinstance(arch, ModelNotFound):
+            yield self.finding_at(anchor, f"Cannot check VRAM fit: {arch}.", severity=Severity.NOTE,
+                                  key=f"{ctx.path}|usage")
             return
+        if gpu is None or arch is None or isinstance(arch, Exception):
+            return  # an unknown model: the model rules say so; nothing to size here
         est = estimate(plan, arch, gpu, num_gpus=self.options.get("gpus"))
         if est.verdict not in ("oom", "tight"):
             return
@@ -124,5 +117,5 @@ class VramFit(Rule):
                    f"Largest terms: {top}.{fix}")
             sev = Severity.WARNING
         msg += " Sized for the config's sequence length (worst case); `ftlint estimate` uses the data's lengths."
-        yield self.finding_at(_anchor(doc), msg, severity=sev, key=f"{ctx.path}|{gpu.id}",
+        yield self.finding_at(anchor, msg, severity=sev, key=f"{ctx.path}|{gpu.id}",
                               properties={"vram": est.as_dict()})
