@@ -43,9 +43,10 @@ def find_model(name: str, config_dir: str | None) -> ModelSource:
             src.path, src.source = snap, "hf-cache"
     if src.path:
         try:
-            src.config = json.loads((Path(src.path) / "config.json").read_text(encoding="utf-8"))
+            config = json.loads((Path(src.path) / "config.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            src.config = {}
+            config = {}
+        src.config = config if isinstance(config, dict) else {}  # a list or scalar is no model config
     return src
 
 
