@@ -250,3 +250,5 @@ def test_ftv001_finds_a_model_folder_next_to_the_config(tmp_path: Path) -> None:
     found = json.loads(r.stdout)
     assert [f["code"] for f in found] == ["FTV001"] and "Out of memory on t4" in found[0]["message"]
     assert found[0]["line"] == 4  # at micro_batch_size
+    r = run_cli("estimate", "proj/train.yml", "--gpu", "t4", cwd=tmp_path)  # and so does `ftlint estimate`
+    assert r.exit_code == 1 and "OUT OF MEMORY" in r.stdout

@@ -270,6 +270,17 @@ def _from_hub(repo_id: str) -> ModelArch:
     return arch
 
 
+def near_config(name: str, config_path: str) -> str:
+    """A model named in a config: trainers resolve a relative folder from the working directory;
+    when it is not there but sits next to the config (projects keep small models with their
+    configs), that folder. Anything else (a hub id, an existing path) is returned unchanged."""
+    p = os.path.expanduser(name)
+    if os.path.isabs(p) or os.path.exists(p):
+        return name
+    alt = os.path.join(os.path.dirname(os.path.abspath(config_path)), p)
+    return alt if os.path.isdir(alt) else name
+
+
 def resolve_arch(name_or_path: str, *, trust_remote_code: bool = False) -> ModelArch:
     """Architecture facts for a model id or local folder, without downloading weights.
 

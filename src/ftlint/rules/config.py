@@ -88,13 +88,10 @@ def model_arch_or_error(plan: "TrainingPlan", ctx: Context,
     if not name:
         return None
     name = str(name)
-    # Trainers resolve a relative model folder from the working directory; when it is not there,
-    # accept it next to the config (projects keep configs and small models together).
-    p = os.path.expanduser(name)
-    if doc is not None and not os.path.isabs(p) and not os.path.exists(p):
-        alt = os.path.join(os.path.dirname(os.path.abspath(doc.path)), p)
-        if os.path.isdir(alt):
-            name = alt
+    if doc is not None:
+        from ..models.resolve import near_config
+
+        name = near_config(name, doc.path)
     return _resolve(name, bool(plan.trust_remote_code))
 
 

@@ -161,7 +161,7 @@ def _estimate(config: str, gpu: str | None, gpu_memory: str | None, num_gpus: in
     from pathlib import Path
 
     from ..configs import load_config
-    from ..models import resolve_arch
+    from ..models.resolve import near_config, resolve_arch
     from ..settings import find_project_config, load_settings
 
     if not os.path.exists(config):
@@ -182,7 +182,8 @@ def _estimate(config: str, gpu: str | None, gpu_memory: str | None, num_gpus: in
     name = model or plan.base_model
     if not name:
         raise UsageError(f"{config}: no base model in the config (pass --model)")
-    arch = resolve_arch(name, trust_remote_code=plan.trust_remote_code)
+    # a model given with --model is the user's path; the config's own is also looked for next to it
+    arch = resolve_arch(name if model else near_config(name, config), trust_remote_code=plan.trust_remote_code)
     lengths, note = (None, "--no-data") if no_data else data_lengths(doc, plan, settings)
     est = run_estimate(plan, arch, gpu_obj, num_gpus=num_gpus, lengths=lengths, price_per_hour=price, mfu=mfu)
     if lengths is None and note not in ("--no-data", "no local training dataset"):
