@@ -171,7 +171,7 @@ class Linter:
         datasets: list[tuple[str, Context]] = []
         for path, kind in targets:
             if kind == "config":
-                cfg_findings, cfg_datasets, plan = self._lint_config(path)
+                cfg_findings, cfg_datasets = self._lint_config(path)
                 findings.extend(cfg_findings)
                 stats.append(FileStats(display_path(path), kind="config"))
                 datasets.extend(cfg_datasets)
@@ -219,7 +219,7 @@ class Linter:
         return f
 
     # ------------------------------------------------------------------------------------
-    def _lint_config(self, path: str) -> tuple[list[Finding], list[tuple[str, Context]], Any]:
+    def _lint_config(self, path: str) -> tuple[list[Finding], list[tuple[str, Context]]]:
         from .configs import load_config
 
         display = display_path(path)
@@ -231,7 +231,7 @@ class Linter:
             findings.extend(self._guard(rule, display, lambda: list(rule.check_config(doc, doc.plan, ctx))))
         datasets = [(ref.path, Context(split=ref.split, file_format=ref.format or self.settings.format_hint,
                                        plan=doc.plan)) for ref in doc.datasets if ref.exists]
-        return findings, datasets, doc.plan
+        return findings, datasets
 
     def _scan_files(self, jobs: list[tuple[str, str, Context]]) -> Iterator[list["_Chunk"]]:
         """The local scanner: one file after the other (lazily, so each merges before the next)."""
