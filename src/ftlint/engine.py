@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import multiprocessing as mp
 import os
 import traceback
@@ -252,7 +253,7 @@ class Linter:
                 chunks = [self._scan(_chain(buffered, items), ctx)]
         except UsageError:
             raise
-        except (OSError, IsADirectoryError) as exc:
+        except OSError as exc:
             raise UsageError(f"{display}: cannot read: {exc.strerror or exc}") from exc
         return chunks
 
@@ -262,7 +263,7 @@ class Linter:
         dominant format becomes the file's (unless one was given). Raises OSError."""
         reader = reader_for(path) or reader_for(path + ".jsonl")
         if os.path.isdir(path):
-            raise IsADirectoryError(f"{display}: is a directory, not a dataset file")
+            raise IsADirectoryError(errno.EISDIR, "is a directory, not a dataset file")
         items: Iterator[Record | Problem] = reader(path, display, self.settings.max_line_bytes)
         buffered: list[Record | Problem] = []
         for item in items:
