@@ -15,7 +15,7 @@ from .findings import Finding, Location, Related, Severity, UsageError
 from .formats import REQUIRED_KEYS, Example, detect_format, normalise
 from .records import DATASET_SUFFIXES, Problem, Record, iter_jsonl_lines, jsonl_chunks, read_jsonl, reader_for
 from .registry import Selection
-from .rule import Context, Rule, fingerprint
+from .rule import Context, Rule, fingerprint, record_digest
 from .settings import Settings
 
 CONFIG_SUFFIXES = (".yaml", ".yml")
@@ -434,8 +434,6 @@ class Linter:
         if self.debug:
             detail += "\n" + traceback.format_exc()
         if isinstance(where, Record):
-            from .rule import record_digest
-
             location, key = where.locate(""), record_digest(where)
         else:
             location, key = where, where.path
@@ -451,8 +449,6 @@ class Linter:
 
     def _reader_finding(self, code: str, message: str, location: Location, record: Record,
                         pointer: str) -> Finding:
-        from .rule import record_digest
-
         cls = self.selection.rules[code]
         return Finding(cls.code, cls.name, cls.severity, message, location,
                        fingerprint=fingerprint(code, pointer, record_digest(record)))
