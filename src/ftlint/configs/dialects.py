@@ -19,7 +19,7 @@ from typing import Any, Callable
 from . import datasets as dsets
 from .keys import DIALECTS, spec
 from .plan import DatasetSpec, TrainingPlan
-from .yamlsafe import to_pointer
+from .yamlsafe import to_path, to_pointer
 
 MISSING: Any = object()
 
@@ -926,16 +926,10 @@ def normalise_trl(data: dict, config_path: str) -> Normalised:
     for s in specs:
         if s.source == "missing":
             ref = s.path
-            b.problem(_path_of(s.key_path), "missing",
+            b.problem(to_path(s.key_path or ""), "missing",
                       f"dataset `{ref}` not found (looked in {b.tried(ref)}) and it is not a Hugging Face hub id")
     b.fields["datasets"] = specs
     return b.finish()
-
-
-def _path_of(pointer: str | None) -> tuple:
-    from .yamlsafe import to_path
-
-    return to_path(pointer or "")
 
 
 def _trl_dataset(b: Builder, entry: dict, kp: tuple) -> list[DatasetSpec]:
@@ -1048,7 +1042,6 @@ def normalise_autotrain(data: dict, config_path: str) -> Normalised:
 
     specs: list[DatasetSpec] = []
     path = b.read(("data", "path"), "str")
-    trainer = b.fields.get("stage")
     cm = b.raw("data", "column_mapping")
     cm = cm if isinstance(cm, dict) else {}
     columns = {"text": str(cm.get("text_column", "text"))}
@@ -1084,7 +1077,6 @@ def normalise_autotrain(data: dict, config_path: str) -> Normalised:
                 b.problem(("data", "path"), "missing", f"dataset folder `{path}` not found (looked in "
                           f"{b.tried(path)}) and it is not a Hugging Face hub id")
                 specs.append(DatasetSpec(path=path, split=split, key_path="/data/path", source="missing", **kw))
-    del trainer
     b.fields["datasets"] = specs
     return b.finish()
 
