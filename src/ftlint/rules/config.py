@@ -1298,11 +1298,13 @@ class DuplicateConfigKey(ConfigRule):
     def check_config(self, doc: "ConfigDocument", plan: "TrainingPlan", ctx: Context) -> Iterator[Finding]:
         if doc.yaml is None:
             return
+        from ..configs.yamlsafe import to_pointer
+
         for path, spans in doc.yaml.duplicates.items():
             name = ".".join(str(p) for p in path)
             for first, later in zip(spans, spans[1:]):
                 loc = Location(doc.display, later.line, later.column, later.end_line, later.end_column,
-                               "".join("/" + str(p) for p in path))
+                               to_pointer(path))
                 yield self.finding_at(loc, f"`{name}` is set again here (first on line {first.line}); YAML keeps "
                                       "only the last value.", key=f"{doc.display}|dup|{name}|{later.line}",
                                       related=[Related(Location(doc.display, first.line, first.column,
