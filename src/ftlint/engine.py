@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from .findings import Finding, Location, Related, Severity, UsageError
-from .formats import REQUIRED_KEYS, Example, detect_format, normalise
+from .formats import REQUIRED_KEYS, Example, detect_format, normalise, type_name
 from .records import DATASET_SUFFIXES, Problem, Record, iter_jsonl_lines, jsonl_chunks, read_jsonl, reader_for
 from .registry import Selection
 from .rule import Context, Rule, fingerprint, record_digest
@@ -344,7 +344,7 @@ class Linter:
         data = record.data
         if not isinstance(data, dict):
             findings.append(self._reader_finding(
-                "FTP003", f"Record is {_kind_of(data)}, not a JSON object.", record.locate(""), record, ""))
+                "FTP003", f"Record is {'an array' if isinstance(data, list) else type_name(data)}, not a JSON object.", record.locate(""), record, ""))
             return None
         fmt = detect_format(data)
         if fmt is None:
@@ -515,15 +515,3 @@ def _dominant_format(items: list[Record | Problem]) -> str | None:
     counts = Counter(detect_format(i.data) for i in items if isinstance(i, Record) and isinstance(i.data, dict))
     counts.pop(None, None)
     return counts.most_common(1)[0][0] if counts else None
-
-
-def _kind_of(value: Any) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    return "null" if value is None else type(value).__name__

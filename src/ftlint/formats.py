@@ -176,7 +176,7 @@ def _string_field(data: dict, key: str, defects: list[Defect], required: bool) -
         if required:
             defects.append(Defect("FTP005", f"Missing required field `{key}`.", ""))
     elif not isinstance(data[key], str):
-        defects.append(Defect("FTP004", f"`{key}` must be a string, not {_type(data[key])}.", "/" + key))
+        defects.append(Defect("FTP004", f"`{key}` must be a string, not {type_name(data[key])}.", "/" + key))
 
 
 def _alpaca(data: dict, ex: Example, defects: list[Defect]) -> None:
@@ -188,7 +188,7 @@ def _alpaca(data: dict, ex: Example, defects: list[Defect]) -> None:
     history = data.get("history")
     if history is not None:
         if not isinstance(history, list):
-            defects.append(Defect("FTP004", f"`history` must be a list of [prompt, response] pairs, not {_type(history)}.", "/history"))
+            defects.append(Defect("FTP004", f"`history` must be a list of [prompt, response] pairs, not {type_name(history)}.", "/history"))
         else:
             for i, pair in enumerate(history):
                 p = f"/history/{i}"
@@ -213,13 +213,13 @@ def _messages(value: Any, base: str, defects: list[Defect], required: bool) -> l
             defects.append(Defect("FTP005", f"Missing required field `{base[1:]}`.", ""))
         return []
     if not isinstance(value, list):
-        defects.append(Defect("FTP004", f"`{base[1:]}` must be a list of messages, not {_type(value)}.", base))
+        defects.append(Defect("FTP004", f"`{base[1:]}` must be a list of messages, not {type_name(value)}.", base))
         return []
     turns: list[Turn] = []
     for i, msg in enumerate(value):
         p = f"{base}/{i}"
         if not isinstance(msg, dict):
-            defects.append(Defect("FTP004", f"Message {i} must be an object, not {_type(msg)}.", p))
+            defects.append(Defect("FTP004", f"Message {i} must be an object, not {type_name(msg)}.", p))
             continue
         role_key = "role" if "role" in msg else "from" if "from" in msg else None
         content_key = "content" if "content" in msg else "value" if "value" in msg else None
@@ -228,7 +228,7 @@ def _messages(value: Any, base: str, defects: list[Defect], required: bool) -> l
             continue
         raw_role = msg[role_key]
         if not isinstance(raw_role, str):
-            defects.append(Defect("FTP004", f"Message {i} role must be a string, not {_type(raw_role)}.", f"{p}/{role_key}"))
+            defects.append(Defect("FTP004", f"Message {i} role must be a string, not {type_name(raw_role)}.", f"{p}/{role_key}"))
             continue
         role = ROLE_ALIASES.get(raw_role.lower(), "unknown")
         tool_calls = msg.get("tool_calls")
@@ -236,11 +236,11 @@ def _messages(value: Any, base: str, defects: list[Defect], required: bool) -> l
         if content_key is None and not tool_calls:
             defects.append(Defect("FTP005", f"Message {i} has no `content` (or sharegpt `value`).", p))
         elif content is not None and not isinstance(content, (str, list)):
-            defects.append(Defect("FTP004", f"Message {i} content must be a string or a list of parts, not {_type(content)}.", f"{p}/{content_key}"))
+            defects.append(Defect("FTP004", f"Message {i} content must be a string or a list of parts, not {type_name(content)}.", f"{p}/{content_key}"))
         elif isinstance(content, list) and not all(isinstance(x, (dict, str)) for x in content):
             defects.append(Defect("FTP004", f"Message {i} content parts must be objects or strings.", f"{p}/{content_key}"))
         if tool_calls is not None and not isinstance(tool_calls, list):
-            defects.append(Defect("FTP004", f"`tool_calls` must be a list, not {_type(tool_calls)}.", f"{p}/tool_calls"))
+            defects.append(Defect("FTP004", f"`tool_calls` must be a list, not {type_name(tool_calls)}.", f"{p}/tool_calls"))
             tool_calls = None
         turns.append(Turn(
             role, raw_role, content, f"{p}/{content_key or 'content'}", f"{p}/{role_key}",
@@ -265,7 +265,7 @@ def _text_or_messages(data: dict, key: str, role: str, defects: list[Defect]) ->
     if isinstance(value, dict) and ("from" in value or "role" in value):
         # LLaMA-Factory preference data: chosen/rejected are single sharegpt messages.
         return [_retarget(t, "/" + key) for t in _messages([value], "/" + key, defects, required=True)]
-    defects.append(Defect("FTP004", f"`{key}` must be a string or a list of messages, not {_type(value)}.", "/" + key))
+    defects.append(Defect("FTP004", f"`{key}` must be a string or a list of messages, not {type_name(value)}.", "/" + key))
     return []
 
 
@@ -311,12 +311,13 @@ def _tools(data: dict, ex: Example, defects: list[Defect]) -> None:
             defects.append(Defect("FTP004", "`tools` is a string that is not valid JSON.", "/tools"))
             return
     if tools is not None and not isinstance(tools, list):
-        defects.append(Defect("FTP004", f"`tools` must be a list, not {_type(tools)}.", "/tools"))
+        defects.append(Defect("FTP004", f"`tools` must be a list, not {type_name(tools)}.", "/tools"))
         return
     ex.tools = tools
 
 
-def _type(value: Any) -> str:
+def type_name(value: Any) -> str:
+    """A JSON value's type for messages: 'an object', 'a list', 'a string', 'null', ..."""
     if value is None:
         return "null"
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
