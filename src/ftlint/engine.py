@@ -492,7 +492,8 @@ def _scan_parallel(linter: Linter, path: str, display: str, ctx: Context, jobs: 
     chunks = jsonl_chunks(path, jobs * 4)  # several per worker: uneven records still balance
     _FORK_STATE = (linter, path, display, ctx)
     try:
-        with mp.get_context("fork").Pool(jobs) as pool:
+        # never more workers than chunks: `--jobs 10000` on a small file must not fork 10000 processes
+        with mp.get_context("fork").Pool(min(jobs, len(chunks))) as pool:
             return pool.map(_scan_range, chunks, chunksize=1)
     finally:
         _FORK_STATE = None
