@@ -30,7 +30,8 @@ def split_pointer(pointer: str) -> list[str]:
     return [t.replace("~1", "/").replace("~0", "~") for t in body.split("/")]
 
 
-def _skip_ws(text: str, pos: int) -> int:
+def skip_ws(text: str, pos: int) -> int:
+    """The first offset at or after `pos` that is not JSON whitespace."""
     return _WS.match(text, pos).end()
 
 
@@ -45,7 +46,7 @@ def find_span(text: str, pointer: str, start: int = 0) -> tuple[int, int, bool]:
     When the pointer leads nowhere (a missing key), the span of the deepest existing
     container is returned with exact=False, so the finding still points at the right object.
     """
-    pos = _skip_ws(text, start)
+    pos = skip_ws(text, start)
     try:
         for token in split_pointer(pointer):
             if pos >= len(text):
@@ -66,28 +67,28 @@ def find_span(text: str, pointer: str, start: int = 0) -> tuple[int, int, bool]:
 
 
 def _find_key(text: str, pos: int, key: str) -> int | None:
-    pos = _skip_ws(text, pos + 1)
+    pos = skip_ws(text, pos + 1)
     found = None
     while pos < len(text) and text[pos] != "}":
         name, pos = _DECODER.raw_decode(text, pos)
-        pos = _skip_ws(text, pos)
-        pos = _skip_ws(text, pos + 1)  # the colon
+        pos = skip_ws(text, pos)
+        pos = skip_ws(text, pos + 1)  # the colon
         if name == key:
             found = pos  # JSON parsers keep the last of duplicate keys, so the location does too
-        pos = _skip_ws(text, _value_end(text, pos))
+        pos = skip_ws(text, _value_end(text, pos))
         if pos < len(text) and text[pos] == ",":
-            pos = _skip_ws(text, pos + 1)
+            pos = skip_ws(text, pos + 1)
     return found
 
 
 def _find_index(text: str, pos: int, index: int) -> int | None:
-    pos = _skip_ws(text, pos + 1)
+    pos = skip_ws(text, pos + 1)
     i = 0
     while pos < len(text) and text[pos] != "]":
         if i == index:
             return pos
-        pos = _skip_ws(text, _value_end(text, pos))
+        pos = skip_ws(text, _value_end(text, pos))
         if pos < len(text) and text[pos] == ",":
-            pos = _skip_ws(text, pos + 1)
+            pos = skip_ws(text, pos + 1)
         i += 1
     return None

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import orjson
 
 from .findings import Location
-from .locate import find_span
+from .locate import find_span, skip_ws
 
 DATASET_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
@@ -230,7 +230,7 @@ def read_json(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BY
                       "decoded.", line, col, col + 1, fatal=True)
         return
     index = _LineIndex(text)
-    pos = _skip_ws(text, 0)
+    pos = skip_ws(text, 0)
     if pos >= len(text):
         return  # empty file: the example-count rule reports it
     if text[pos] != "[":
@@ -247,14 +247,14 @@ def read_json(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BY
             line, col = index.position(pos)
             yield Problem("FTP001", f"Invalid JSON: {str(exc).split(';')[0]}.", line, col, fatal=True)
             return
-        if _skip_ws(text, end) < len(text):
+        if skip_ws(text, end) < len(text):
             yield from read_jsonl(path, display, max_line_bytes)
             return
         line, col = index.position(pos)
         yield Record(display, 0, data, line, col, text=text, start=pos, line_index=index)
         return
     # A JSON array of records, the way LLaMA-Factory ships datasets.
-    pos = _skip_ws(text, pos + 1)
+    pos = skip_ws(text, pos + 1)
     i = 0
     while pos < len(text) and text[pos] != "]":
         try:
@@ -275,9 +275,9 @@ def read_json(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BY
         line, col = index.position(pos)
         yield Record(display, i, data, line, col, text=text, start=pos, line_index=index)
         i += 1
-        pos = _skip_ws(text, end)
+        pos = skip_ws(text, end)
         if pos < len(text) and text[pos] == ",":
-            pos = _skip_ws(text, pos + 1)
+            pos = skip_ws(text, pos + 1)
         elif pos < len(text) and text[pos] != "]":
             line, col = index.position(pos)
             yield Problem("FTP001", "Invalid JSON: expected ',' or ']' between records; the rest "
@@ -286,13 +286,6 @@ def read_json(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BY
     if pos >= len(text):
         line, col = index.position(len(text))
         yield Problem("FTP001", "Invalid JSON: the array is not closed (file truncated?).", line, col, fatal=True)
-
-
-def _skip_ws(text: str, pos: int) -> int:
-    n = len(text)
-    while pos < n and text[pos] in " \t\r\n":
-        pos += 1
-    return pos
 
 
 def read_csv(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Record | Problem]:
