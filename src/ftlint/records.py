@@ -23,6 +23,7 @@ from .locate import find_span, skip_ws
 DATASET_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 _DECODER = json.JSONDecoder()
+_NOT_READ = "; the rest of the file was not read"
 
 
 class _LineIndex:
@@ -235,18 +236,11 @@ def read_json(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BY
         return  # empty file: the example-count rule reports it
     if text[pos] != "[":
         # Either one JSON document (a single record) or JSON Lines saved as .json.
-        try:
-            data, end = _DECODER.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            yield Problem("FTP001", f"Invalid JSON: {exc.msg}.", exc.lineno, exc.colno, exc.colno + 1, fatal=True)
+        decoded = _decode_at(text, pos, index, "")
+        if isinstance(decoded, Problem):
+            yield decoded
             return
-        except RecursionError:
-            yield Problem("FTP001", "Invalid JSON: nesting too deep to parse.", 1, fatal=True)
-            return
-        except ValueError as exc:  # an integer over Python's 4,300-digit limit
-            line, col = index.position(pos)
-            yield Problem("FTP001", f"Invalid JSON: {str(exc).split(';')[0]}.", line, col, fatal=True)
-            return
+        data, end = decoded
         if skip_ws(text, end) < len(text):
             yield from read_jsonl(path, display, max_line_bytes)
             return
@@ -257,21 +251,11 @@ def read_json(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BY
     pos = skip_ws(text, pos + 1)
     i = 0
     while pos < len(text) and text[pos] != "]":
-        try:
-            data, end = _DECODER.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            yield Problem("FTP001", f"Invalid JSON: {exc.msg}; the rest of the file was not read.",
-                          exc.lineno, exc.colno, exc.colno + 1, fatal=True)
+        decoded = _decode_at(text, pos, index, _NOT_READ)
+        if isinstance(decoded, Problem):
+            yield decoded
             return
-        except RecursionError:
-            line, col = index.position(pos)
-            yield Problem("FTP001", "Invalid JSON: nesting too deep to parse.", line, col, fatal=True)
-            return
-        except ValueError as exc:  # an integer over Python's 4,300-digit limit
-            line, col = index.position(pos)
-            yield Problem("FTP001", f"Invalid JSON: {str(exc).split(';')[0]}; the rest of the file was "
-                          "not read.", line, col, fatal=True)
-            return
+        data, end = decoded
         line, col = index.position(pos)
         yield Record(display, i, data, line, col, text=text, start=pos, line_index=index)
         i += 1
@@ -280,12 +264,28 @@ def read_json(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BY
             pos = skip_ws(text, pos + 1)
         elif pos < len(text) and text[pos] != "]":
             line, col = index.position(pos)
-            yield Problem("FTP001", "Invalid JSON: expected ',' or ']' between records; the rest "
-                          "of the file was not read.", line, col, col + 1, fatal=True)
+            yield Problem("FTP001", f"Invalid JSON: expected ',' or ']' between records{_NOT_READ}.",
+                          line, col, col + 1, fatal=True)
             return
     if pos >= len(text):
         line, col = index.position(len(text))
         yield Problem("FTP001", "Invalid JSON: the array is not closed (file truncated?).", line, col, fatal=True)
+
+
+def _decode_at(text: str, pos: int, index: _LineIndex, suffix: str) -> tuple[Any, int] | Problem:
+    """(value, end offset) of the JSON value at `pos`, or the fatal FTP001 that stops the read;
+    `suffix` is appended to the messages that can be read as partial."""
+    try:
+        return _DECODER.raw_decode(text, pos)
+    except json.JSONDecodeError as exc:
+        return Problem("FTP001", f"Invalid JSON: {exc.msg}{suffix}.", exc.lineno, exc.colno, exc.colno + 1,
+                       fatal=True)
+    except RecursionError:
+        line, col = index.position(pos)
+        return Problem("FTP001", "Invalid JSON: nesting too deep to parse.", line, col, fatal=True)
+    except ValueError as exc:  # an integer over Python's 4,300-digit limit
+        line, col = index.position(pos)
+        return Problem("FTP001", f"Invalid JSON: {str(exc).split(';')[0]}{suffix}.", line, col, fatal=True)
 
 
 def read_csv(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Record | Problem]:
