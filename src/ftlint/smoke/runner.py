@@ -394,8 +394,12 @@ def _apply_chat_template(plan: Any, tok: Any, rep: SmokeReport, loc: ConfigLocat
         return
     for cand in (name, os.path.join(config_dir or "", name)):
         if cand.endswith((".jinja", ".j2", ".jinja2")) and os.path.isfile(cand):
-            with open(cand, encoding="utf-8") as fh:
-                tok.chat_template = fh.read()
+            try:
+                with open(cand, encoding="utf-8") as fh:
+                    tok.chat_template = fh.read()
+            except (OSError, UnicodeDecodeError) as exc:
+                _stop(rep, R.SmokeTrainingFailed, loc.at("chat_template"),
+                      f"The chat template file {cand} cannot be read: {type(exc).__name__}: {_short(exc)}")
             rep.settings["chat_template"] = cand
             return
     if name in BUILTIN:
