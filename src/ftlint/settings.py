@@ -6,13 +6,15 @@ The file is found by walking up from the current directory; CLI options override
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .findings import UsageError
+from .findings import Severity, UsageError
+from .formats import FORMATS
 
 try:
     import tomllib
@@ -45,9 +47,25 @@ class Settings(BaseModel):
     response_turns: Literal["all", "final"] = Field("all", alias="response-turns")
     response_fenced: bool = Field(False, alias="response-fenced")
     exclude: list[str] = Field(default_factory=list)
-    max_line_bytes: int = Field(16 * 1024 * 1024, alias="max-line-bytes")
+    # the CSV reader hands it to csv.field_size_limit, which takes a C long
+    max_line_bytes: int = Field(16 * 1024 * 1024, alias="max-line-bytes", gt=0, le=sys.maxsize)
     jobs: int = 0  # 0: decide from the data size and the machine
     source: str | None = None  # the file these settings came from
+
+    # Checked here so a bad value is "FILE: setting `x`: ..." (exit 2), not a crash mid-run.
+    @field_validator("severity")
+    @classmethod
+    def _known_severities(cls, value: dict[str, str]) -> dict[str, str]:
+        for level in value.values():
+            Severity.parse(level)  # ValueError names the bad level
+        return value
+
+    @field_validator("format_hint")
+    @classmethod
+    def _known_format(cls, value: str | None) -> str | None:
+        if value is not None and value not in FORMATS:
+            raise ValueError(f"unknown format {value!r} (expected one of {', '.join(FORMATS)})")
+        return value
 
 
 def find_project_config(start: Path | None = None) -> Path | None:
