@@ -16,6 +16,8 @@ import click
 
 from . import __version__
 from .findings import UsageError
+from .formats import FORMATS as DATASET_FORMATS
+from .output import FORMATS as OUTPUT_FORMATS
 from .output import write_report
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -90,7 +92,7 @@ def main(ctx: click.Context, smoke_config: str | None) -> None:
 
 def common_lint_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        click.option("--format", "output_format", type=click.Choice(["text", "json", "github", "sarif"]),
+        click.option("--format", "output_format", type=click.Choice(OUTPUT_FORMATS),
                      default="text", show_default=True, help="Output format."),
         click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to a file."),
         click.option("--select", multiple=True, help="Only these rules (code, prefix or name; repeatable, comma-separated)."),
@@ -115,7 +117,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
 @common_lint_options
-@click.option("--format-hint", type=click.Choice(["alpaca", "sharegpt", "openai", "prompt_completion", "text", "preference", "kto"]),
+@click.option("--format-hint", type=click.Choice(DATASET_FORMATS),
               help="Force the dataset format instead of detecting it.")
 @click.option("--statistics", is_flag=True, help="Show counts per rule.")
 @click.option("--quiet", "-q", is_flag=True, help="Only the summary line.")
