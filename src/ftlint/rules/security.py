@@ -90,8 +90,6 @@ def _detectors() -> tuple[re.Pattern, list[tuple[str, re.Pattern]]]:
     return re.compile("|".join(parts)), pairs
 
 
-# A cheap prefilter: every detector above needs one of these anchors. Scanning with one
-# literal-heavy pattern is ~15x faster than running the detectors' own patterns on clean text.
 # Cheap prefilters: every detector above needs one of these anchors. Patterns are grouped by
 # a character they all contain, so clean prose is rejected by fast substring tests; this is
 # ~10x faster than running the detectors' own patterns (tests keep the coverage honest).
