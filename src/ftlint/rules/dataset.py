@@ -8,9 +8,13 @@ import struct
 from typing import Any, Iterator
 
 from ..findings import Finding, Location, Related, Severity
-from ..formats import Example
+from ..formats import Example, Turn
 from ..rule import Context, RecordRef, Rule
 
+
+def _turns_text(turns: list[Turn]) -> str:
+    """Roles and lower-cased texts of `turns` in one string, the input of the example digests."""
+    return "\x1e".join(f"{t.role}\x1f{t.lower}" for t in turns)
 
 
 def _digest(text: str) -> bytes:
@@ -22,7 +26,7 @@ def _example_digest(example: Example) -> bytes:
     """Digest of the whole example, normalised; computed once and shared by the rules."""
     key = example.cache.get("digest")
     if key is None:
-        key = example.cache["digest"] = _digest("\x1e".join(f"{t.role}\x1f{t.lower}" for t in example.all_turns()))
+        key = example.cache["digest"] = _digest(_turns_text(example.all_turns()))
     return key
 
 
@@ -30,7 +34,7 @@ def _prompt_answer_digests(example: Example) -> tuple[bytes, bytes] | None:
     """Digests of (prompt turns, final answer), or None without an answer or a prompt."""
     if "prompt_answer" not in example.cache:
         last = example.last_assistant_index()
-        prompt = "\x1e".join(f"{t.role}\x1f{t.lower}" for t in example.turns[:last]) if last is not None else ""
+        prompt = _turns_text(example.turns[:last]) if last is not None else ""
         example.cache["prompt_answer"] = (
             (_digest(prompt), _digest(example.turns[last].lower)) if last is not None and prompt.strip() else None)
     return example.cache["prompt_answer"]
