@@ -201,3 +201,19 @@ def test_dataset_outside_project_is_named(tmp_path: Path) -> None:
         "base_model: Qwen/Qwen2.5-0.5B-Instruct\nadapter: lora\ndatasets:\n  - path: train.jsonl\n"
         "    type: chat_template\nsequence_len: 512\nmicro_batch_size: 1\nnum_epochs: 1\n")
     assert lint_json(str(project / "train.yml"), "--select", "FTG022", cwd=ROOT) == []
+
+
+def test_absurd_config_sizes_still_give_valid_json_and_sarif(tmp_path: Path) -> None:
+    """Byte totals beyond 64 bits (orjson's limit) fall back to the json module in every format."""
+    from conftest import FIXTURES, ROOT
+
+    cfg = tmp_path / "huge.yml"
+    cfg.write_text(f"base_model: Qwen/Qwen2.5-0.5B-Instruct\nadapter: lora\ndatasets:\n"
+                   f"  - path: {FIXTURES / 'demo' / 'train.jsonl'}\n    type: chat_template\n"
+                   "sequence_len: 99999999999\nmicro_batch_size: 99999999\nnum_epochs: 1\n")
+    for fmt in ("json", "sarif"):
+        result = run_cli("check", str(cfg), "--gpu", "t4", "--format", fmt, cwd=ROOT)
+        assert result.exit_code == 1, result.output
+        json.loads(result.stdout)
+    estimate = run_cli("estimate", str(cfg), "--gpu", "t4", "--format", "json", cwd=ROOT)
+    assert estimate.exit_code == 1 and json.loads(estimate.stdout)["verdict"] == "oom"

@@ -123,9 +123,6 @@ class Selection:
                         return False
         return True
 
-    def severity_of(self, code: str) -> Severity:
-        return self.severity.get(code, self.rules[code].severity)
-
     def enabled_rules(self, scope: str | None = None) -> list[type[Rule]]:
         return [cls for c, cls in self.rules.items() if c in self.enabled and (scope is None or cls.scope == scope)]
 

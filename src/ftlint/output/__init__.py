@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import click
 
@@ -24,6 +24,19 @@ def get_formatter(name: str) -> Callable[..., str]:
     else:
         raise ValueError(f"unknown output format {name!r}")
     return render
+
+
+def dumps_json(value: Any) -> str:
+    """Indented JSON for every machine-readable output. orjson is fast but refuses integers
+    beyond 64 bits (a config can ask for absurd sizes); those outputs fall back to `json`."""
+    import orjson
+
+    try:
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        import json
+
+        return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
 def write_report(text: str, output: str | None) -> None:

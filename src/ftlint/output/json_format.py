@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from collections import Counter
 
-import orjson
 
 from ..engine import Report
+from . import dumps_json
 
 
 def render(report: Report, statistics: bool = False, **_: object) -> str:
     findings = [f.to_dict() for f in report.findings]
     if not statistics:
-        return orjson.dumps(findings, option=orjson.OPT_INDENT_2).decode()
+        return dumps_json(findings)
     counts = Counter(f.code for f in report.findings)
     stats = {
         "files": [{"path": s.path, "kind": s.kind, "records": s.records, "formats": dict(s.formats)}
                   for s in report.files],
         "counts": dict(sorted(counts.items())),
     }
-    return orjson.dumps({"findings": findings, "statistics": stats}, option=orjson.OPT_INDENT_2).decode()
+    return dumps_json({"findings": findings, "statistics": stats})

@@ -275,14 +275,20 @@ def _base_fingerprint(f: Finding) -> str:
 
 
 def _json_safe(value: Any) -> Any:
-    return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
+    try:
+        return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError:  # an integer beyond 64 bits: the slower json module has no limit
+        import json
+
+        return json.loads(json.dumps(value, default=str))
 
 
 def render(report: Report, category: str | None = None, root: str | None = None,
            max_results: int = MAX_RESULTS, **_: object) -> str:
     """The SARIF log for `report` as a JSON string."""
-    return orjson.dumps(build_log(report, category=category, root=root, max_results=max_results),
-                        option=orjson.OPT_INDENT_2).decode()
+    from . import dumps_json
+
+    return dumps_json(build_log(report, category=category, root=root, max_results=max_results))
 
 
 def build_log(report: Report, category: str | None = None, root: str | None = None,

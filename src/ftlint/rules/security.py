@@ -92,7 +92,7 @@ def _detectors() -> tuple[re.Pattern, list[tuple[str, re.Pattern]]]:
 
 # Cheap prefilters: every detector above needs one of these anchors. Patterns are grouped by
 # a character they all contain, so clean prose is rejected by fast substring tests; this is
-# ~10x faster than running the detectors' own patterns (tests keep the coverage honest).
+# several times faster than running the detectors' own patterns (tests keep the coverage honest).
 _UPPER = re.compile(r"AKIA|ASIA|GR1348941|PRIVATE KEY|AIza|SG\.|EAAA|AccountKey|AKC")
 _UNDERSCORE = re.compile(r"gh[pousr]_|github_pat_|hf_|npm_|[sr]k_live")
 _DASH = re.compile(r"sk-|pypi-|gl(?:pat|dt|rt|ptt|cbt|ffct|imt|soat|agent|oas|ft)-|xox[abposr]-|-us\d")

@@ -230,9 +230,9 @@ def render_text(report: SmokeReport) -> str:
 
 
 def render_json(report: SmokeReport) -> str:
-    import orjson
+    from ..output import dumps_json
 
-    return orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode()
+    return dumps_json(report.to_dict())
 
 
 def render_sarif(report: SmokeReport) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..findings import UsageError
-from ..output import write_report
+from ..output import dumps_json, write_report
 from .estimator import TERMS, Estimate, estimate as run_estimate, human_bytes
 from .gpus import GPU, custom_gpu, find_gpu, gpu_ids
 
@@ -191,9 +191,7 @@ def _estimate(config: str, gpu: str | None, gpu_memory: str | None, num_gpus: in
     elif lengths is not None:
         est.assumptions.append(f"lengths from the data: {note}")
     if output_format == "json":
-        import orjson
-
-        text = orjson.dumps(est.as_dict(), option=orjson.OPT_INDENT_2).decode()
+        text = dumps_json(est.as_dict())
     else:
         text = render_text(est, config)
     write_report(text, output)
