@@ -219,6 +219,20 @@ class Builder:
         return self.out
 
 
+
+def _take_parallelism_and_output(b: "Builder", fsdp_keys: tuple[str, ...] = ("fsdp",)) -> None:
+    """DeepSpeed (with its ZeRO stage), FSDP, output folder and seed: the same keys in every
+    dialect. `fsdp_keys` in order of preference; `fsdp_version` counts when merely present."""
+    ds = b.read(("deepspeed",), "str")
+    if ds:
+        b.set("deepspeed", ds, ("deepspeed",))
+        b.fields["zero_stage"] = zero_stage_of(ds, b.bases)
+    key = next((k for k in fsdp_keys if b.truthy(k) or (k == "fsdp_version" and b.has(k))), None)
+    if key:
+        b.set("fsdp", True, (key,))
+    b.take("output_dir", ("output_dir",), "str")
+    b.take("seed", ("seed",), "int")
+
 def _show(v: Any) -> str:
     text = repr(v)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -455,15 +469,7 @@ def normalise_axolotl(data: dict, config_path: str) -> Normalised:
             b.set("liger_kernel", True, (key,))
             break
     b.take("val_set_size", ("val_set_size",), "float", default=0.0)
-    ds = b.read(("deepspeed",), "str")
-    if ds:
-        b.set("deepspeed", ds, ("deepspeed",))
-        b.fields["zero_stage"] = zero_stage_of(ds, b.bases)
-    if b.truthy("fsdp") or b.truthy("fsdp_config") or b.has("fsdp_version"):
-        key = "fsdp_config" if b.truthy("fsdp_config") else "fsdp" if b.truthy("fsdp") else "fsdp_version"
-        b.set("fsdp", True, (key,))
-    b.take("output_dir", ("output_dir",), "str")
-    b.take("seed", ("seed",), "int")
+    _take_parallelism_and_output(b, fsdp_keys=("fsdp_config", "fsdp", "fsdp_version"))
 
     specs: list[DatasetSpec] = []
     for section, split in (("datasets", "train"), ("test_datasets", "eval")):
@@ -691,14 +697,7 @@ def normalise_llamafactory(data: dict, config_path: str) -> Normalised:
         b.set("liger_kernel", True, ("enable_liger_kernel",))
     b.take("val_set_size", ("val_size",), "float", default=0.0)
     b.take("max_samples", ("max_samples",), "int")
-    ds = b.read(("deepspeed",), "str")
-    if ds:
-        b.set("deepspeed", ds, ("deepspeed",))
-        b.fields["zero_stage"] = zero_stage_of(ds, b.bases)
-    if b.truthy("fsdp"):
-        b.set("fsdp", True, ("fsdp",))
-    b.take("output_dir", ("output_dir",), "str")
-    b.take("seed", ("seed",), "int")
+    _take_parallelism_and_output(b)
     b.flag_features(LF_UNMODELLED)
 
     specs: list[DatasetSpec] = []
@@ -899,14 +898,7 @@ def normalise_trl(data: dict, config_path: str) -> Normalised:
     if b.truthy("use_liger_kernel"):
         b.set("liger_kernel", True, ("use_liger_kernel",))
     b.take("val_set_size", ("test_split_size",), "float")
-    ds = b.read(("deepspeed",), "str")
-    if ds:
-        b.set("deepspeed", ds, ("deepspeed",))
-        b.fields["zero_stage"] = zero_stage_of(ds, b.bases)
-    if b.truthy("fsdp"):
-        b.set("fsdp", True, ("fsdp",))
-    b.take("output_dir", ("output_dir",), "str")
-    b.take("seed", ("seed",), "int")
+    _take_parallelism_and_output(b)
     b.flag_features(TRL_UNMODELLED)
 
     specs: list[DatasetSpec] = []
