@@ -729,9 +729,17 @@ _NO_BF16 = re.compile(r"v100|p100|p40|p4(?!\d)|k80|k40|m60|m40|gtx|titanv|titanx
 
 
 def gpu_lacks_bf16(gpu: str) -> bool:
-    """Volta, Turing and older NVIDIA GPUs (V100, T4, RTX 20xx, P100, …) have no bf16 (nor TF32)."""
-    s = re.sub(r"[^a-z0-9]", "", gpu.lower())
-    return bool(_NO_BF16.search(s))
+    """Volta, Turing and older NVIDIA GPUs (V100, T4, RTX 20xx, P100, …) have no bf16 (nor TF32).
+
+    The GPU table (the one the VRAM estimator uses) decides for the cards it knows; the name
+    pattern covers the rest (e.g. "Tesla P100", "Quadro RTX 6000")."""
+    from ..findings import UsageError
+    from ..vram.gpus import find_gpu
+
+    try:
+        return not find_gpu(gpu).bf16
+    except UsageError:
+        return bool(_NO_BF16.search(re.sub(r"[^a-z0-9]", "", gpu.lower())))
 
 
 class Bf16UnsupportedGpu(ConfigRule):
