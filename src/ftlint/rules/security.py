@@ -128,7 +128,28 @@ def find_secrets(text: str) -> list[tuple[str, str]]:
     return found
 
 
-class SecretInText(Rule):
+class _TextScanRule(Rule):
+    """Runs `scan` on every turn's text; the message names kinds and hashes, never values."""
+
+    min_chars: int
+    label: str
+
+    @staticmethod
+    def scan(text: str) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
+        for turn in example.all_turns():
+            text = turn.text
+            if len(text) < self.min_chars:
+                continue
+            hits = self.scan(text)
+            if hits:
+                yield self.finding(example.record, turn.pointer,
+                                   f"{self.label} in {turn.role} content: {describe(hits)}.")
+
+
+class SecretInText(_TextScanRule):
     """Text contains a secret: an API key, access token or private key.
 
     ## What it does
@@ -161,15 +182,12 @@ class SecretInText(Rule):
     tags = ("security", "secrets")
     security_severity = 8.5
 
-    def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
-        for turn in example.all_turns():
-            text = turn.text
-            if len(text) < 16:
-                continue
-            hits = find_secrets(text)
-            if hits:
-                yield self.finding(example.record, turn.pointer,
-                                   f"Possible secret in {turn.role} content: {describe(hits)}.")
+    min_chars = 16  # no key or token is shorter
+    label = "Possible secret"
+
+    @staticmethod
+    def scan(text: str) -> list[tuple[str, str]]:
+        return find_secrets(text)
 
 
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+\-]+@([A-Za-z0-9\-]+\.)+[A-Za-z]{2,}\b")
@@ -231,7 +249,7 @@ def find_pii(text: str) -> list[tuple[str, str]]:
     return found
 
 
-class PersonalData(Rule):
+class PersonalData(_TextScanRule):
     """Text contains personal data: email addresses, phone numbers or payment card numbers.
 
     ## What it does
@@ -264,12 +282,9 @@ class PersonalData(Rule):
     precision = "medium"
     security_severity = 5.0
 
-    def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
-        for turn in example.all_turns():
-            text = turn.text
-            if len(text) < 6:
-                continue
-            hits = find_pii(text)
-            if hits:
-                yield self.finding(example.record, turn.pointer,
-                                   f"Personal data in {turn.role} content: {describe(hits)}.")
+    min_chars = 6
+    label = "Personal data"
+
+    @staticmethod
+    def scan(text: str) -> list[tuple[str, str]]:
+        return find_pii(text)
