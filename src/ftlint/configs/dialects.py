@@ -157,6 +157,12 @@ class Builder:
         self.set(fieldname, v, path)
         return v
 
+    def take_flag(self, fieldname: str, path: tuple) -> bool:
+        """A boolean setting the plan always holds: absent or null reads as False."""
+        self.take(fieldname, path, "bool")
+        self.fields[fieldname] = value = bool(self.fields.get(fieldname))
+        return value
+
     def default(self, fieldname: str, value: Any) -> None:
         if self.fields.get(fieldname) is None and value is not None:
             self.fields[fieldname] = value
@@ -374,8 +380,7 @@ def normalise_axolotl(data: dict, config_path: str) -> Normalised:
         b.take("chat_template", ("chat_template_jinja",), "str")
     else:
         b.take("chat_template", ("chat_template",), "str")
-    b.take("trust_remote_code", ("trust_remote_code",), "bool")
-    b.fields["trust_remote_code"] = bool(b.fields.get("trust_remote_code"))
+    b.take_flag("trust_remote_code", ("trust_remote_code",))
 
     rl = b.read(("rl",), "str")
     if rl:
@@ -411,14 +416,11 @@ def normalise_axolotl(data: dict, config_path: str) -> Normalised:
     else:
         b.take("lora_target_modules", ("lora_target_modules",), "strlist")
     b.take("lora_modules_to_save", ("lora_modules_to_save",), "strlist")
-    b.take("use_rslora", ("peft_use_rslora",), "bool")
-    b.take("use_dora", ("peft_use_dora",), "bool")
-    for f in ("use_rslora", "use_dora"):
-        b.fields[f] = bool(b.fields.get(f))
+    b.take_flag("use_rslora", ("peft_use_rslora",))
+    b.take_flag("use_dora", ("peft_use_dora",))
 
     b.take("sequence_len", ("sequence_len",), "int", default=512)
-    b.take("packing", ("sample_packing",), "bool")
-    b.fields["packing"] = bool(b.fields.get("packing"))
+    b.take_flag("packing", ("sample_packing",))
     micro = b.take("micro_batch_size", ("micro_batch_size",), "int", default=1)
     accum = b.read(("gradient_accumulation_steps",), "int")
     total = b.read(("batch_size",), "int")
@@ -452,8 +454,7 @@ def normalise_axolotl(data: dict, config_path: str) -> Normalised:
     if isinstance(gc, str) and gc:
         b.set("gradient_checkpointing", True, ("gradient_checkpointing",))  # "offload" variants
     else:
-        b.take("gradient_checkpointing", ("gradient_checkpointing",), "bool")
-        b.fields["gradient_checkpointing"] = bool(b.fields.get("gradient_checkpointing"))
+        b.take_flag("gradient_checkpointing", ("gradient_checkpointing",))
     if b.has("attn_implementation"):
         b.take("attn_implementation", ("attn_implementation",), "str")
     else:
@@ -599,8 +600,7 @@ def normalise_llamafactory(data: dict, config_path: str) -> Normalised:
     b = Builder(data, "llamafactory", config_path)
     b.take("base_model", ("model_name_or_path",), "str")
     b.take("chat_template", ("template",), "str")
-    b.take("trust_remote_code", ("trust_remote_code",), "bool")
-    b.fields["trust_remote_code"] = bool(b.fields.get("trust_remote_code"))
+    b.take_flag("trust_remote_code", ("trust_remote_code",))
     stage = b.read(("stage",), "str")
     if stage:
         b.set("stage", _LF_STAGE.get(stage, "other"), ("stage",))
@@ -825,8 +825,7 @@ def normalise_trl(data: dict, config_path: str) -> Normalised:
     b = Builder(data, "trl", config_path)
     b.take("base_model", ("model_name_or_path",), "str")
     b.take("chat_template", ("chat_template_path",), "str")
-    b.take("trust_remote_code", ("trust_remote_code",), "bool")
-    b.fields["trust_remote_code"] = bool(b.fields.get("trust_remote_code"))
+    b.take_flag("trust_remote_code", ("trust_remote_code",))
     if any(b.has(k) for k in ("desirable_weight", "undesirable_weight")):
         b.fields["stage"] = "kto"
     elif any(b.has(k) for k in ("beta", "ref_model_sync_steps", "rpo_alpha", "precompute_ref_log_probs",
@@ -852,17 +851,14 @@ def normalise_trl(data: dict, config_path: str) -> Normalised:
     else:
         b.take("lora_target_modules", ("lora_target_modules",), "strlist")
     b.take("lora_modules_to_save", ("lora_modules_to_save",), "strlist")
-    b.take("use_rslora", ("use_rslora",), "bool")
-    b.take("use_dora", ("use_dora",), "bool")
-    for f in ("use_rslora", "use_dora"):
-        b.fields[f] = bool(b.fields.get(f))
+    b.take_flag("use_rslora", ("use_rslora",))
+    b.take_flag("use_dora", ("use_dora",))
     if four:
         b.take("quant_type", ("bnb_4bit_quant_type",), "str", default="nf4")
         b.take("double_quant", ("use_bnb_nested_quant",), "bool", default=False)
     b.take("compute_dtype", ("dtype",), "str")
     b.take("sequence_len", ("max_length",), "int", default=1024)
-    b.take("packing", ("packing",), "bool")
-    b.fields["packing"] = bool(b.fields.get("packing"))
+    b.take_flag("packing", ("packing",))
     b.take("micro_batch_size", ("per_device_train_batch_size",), "int", default=8)
     b.take("gradient_accumulation_steps", ("gradient_accumulation_steps",), "int", default=1)
     b.take("num_epochs", ("num_train_epochs",), "float", default=3.0)
