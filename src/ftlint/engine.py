@@ -28,7 +28,7 @@ SPLIT_WORDS = {
 }
 SNIFF_RECORDS = 64  # records buffered to decide a file's dominant format
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024  # smaller files are faster in one process
-BATCH_RECORDS = 256  # examples handed to `prepare_batch` hooks at once
+BATCH_RECORDS = 1024  # examples handed to the rules at once (`check_batch`, `collect_batch`)
 
 
 @dataclass
@@ -381,45 +381,41 @@ class Linter:
 
     def _run_batch(self, batch: list[Example], ctx: Context, findings: list[Finding],
                    file_facts: dict[str, list[Any]], cache: dict | None = None) -> None:
-        """Let rules with a `prepare_batch(examples, ctx)` hook work on a batch at once (e.g. one
-        parallel tokeniser call), then run the rules example by example."""
+        """Run the rules on a batch of examples: each rule sees the whole batch at once
+        (`check_batch`/`collect_batch`), grouped by format when a file mixes formats."""
         if not batch:
             return
         cache = {} if cache is None else cache
-        hooked: dict[int, Rule] = {}
-        for fmt in {example.format for example in batch}:
-            for group in self._rules_for(fmt, ctx, cache):
-                for rule in group:
-                    if getattr(rule, "prepare_batch", None) is not None:
-                        hooked[id(rule)] = rule
-        for rule in hooked.values():
-            ctx.options = rule.options
-            try:
-                rule.prepare_batch(batch, ctx)  # type: ignore[attr-defined]
-            except Exception:  # the rule computes per example instead and reports its own failure
-                pass
+        groups: dict[str, list[Example]] = {}
         for example in batch:
-            self._run_record_rules(example, ctx, findings, file_facts, cache)
+            groups.setdefault(example.format, []).append(example)
+        for fmt, group in groups.items():
+            record_rules, dataset_rules = self._rules_for(fmt, ctx, cache)
+            for rule in record_rules:
+                ctx.options = rule.options
+                try:
+                    found = list(rule.check_batch(group, ctx))  # whole, so a failure adds nothing twice
+                except Exception:  # find the example that breaks it: only that one loses its findings
+                    for example in group:
+                        try:
+                            findings.extend(rule.check(example, ctx))
+                        except Exception as exc:  # a broken rule is a finding, not a crash
+                            findings.append(self._internal_error(rule, example.record, exc))
+                else:
+                    findings.extend(found)
+            for rule in dataset_rules:
+                ctx.options = rule.options
+                try:
+                    facts = rule.collect_batch(group, ctx)
+                except Exception:
+                    facts = []
+                    for example in group:
+                        try:
+                            facts.append(rule.collect(example, ctx))
+                        except Exception as exc:
+                            findings.append(self._internal_error(rule, example.record, exc))
+                file_facts[rule.code].extend(f for f in facts if f is not None)
         batch.clear()
-
-    def _run_record_rules(self, example: Example, ctx: Context, findings: list[Finding],
-                          file_facts: dict[str, list[Any]], cache: dict) -> None:
-        record_rules, dataset_rules = self._rules_for(example.format, ctx, cache)
-        for rule in record_rules:
-            ctx.options = rule.options
-            try:
-                findings.extend(rule.check(example, ctx))
-            except Exception as exc:  # a broken rule is a finding, not a crash
-                findings.append(self._internal_error(rule, example.record, exc))
-        for rule in dataset_rules:
-            ctx.options = rule.options
-            try:
-                fact = rule.collect(example, ctx)
-            except Exception as exc:
-                findings.append(self._internal_error(rule, example.record, exc))
-                continue
-            if fact is not None:
-                file_facts[rule.code].append(fact)
 
     def _guard(self, rule: Rule, path: str, fn) -> list[Finding]:
         try:

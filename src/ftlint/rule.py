@@ -12,6 +12,11 @@ Scopes:
   the state mergeable across chunks, processes and machines.
 - `config`: `check_config(doc, plan, ctx)` runs on a training config (see ftlint.configs).
 - `reader`: findings made by the readers and the normaliser (parse errors); no method.
+
+The engine hands examples over in batches (`check_batch`, `collect_batch`); by default these call
+`check`/`collect` once per example. A rule overrides them to work on the whole batch at once (one
+regex pass over all texts, one numpy computation, one tokenizer call); they must give exactly
+what the per-example methods give.
 """
 
 from __future__ import annotations
@@ -113,6 +118,18 @@ class Rule:
 
     def collect(self, example: "Example", ctx: Context) -> Any:  # dataset scope
         return None
+
+    def check_batch(self, examples: list["Example"], ctx: Context) -> Iterable[Finding]:  # record scope
+        """Findings for many examples: the same as `check` on each. If it raises, the engine
+        falls back to `check` per example, so one bad example costs only its own findings."""
+        out: list[Finding] = []
+        for example in examples:
+            out.extend(self.check(example, ctx))
+        return out
+
+    def collect_batch(self, examples: list["Example"], ctx: Context) -> list[Any]:  # dataset scope
+        """Facts for many examples, in order (None where there is none): the same as `collect`."""
+        return [self.collect(example, ctx) for example in examples]
 
     def finish(self, facts: dict[str, list[Any]], ctx: Context) -> Iterator[Finding]:  # dataset scope
         return iter(())

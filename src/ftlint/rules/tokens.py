@@ -23,8 +23,13 @@ class _TokenRule(Rule):
         """No model or tokenizer configured: nothing to count, so no per-record cost at all."""
         return token_spec(ctx)[0] is not None
 
-    def prepare_batch(self, examples: list[Example], ctx: Context) -> None:
+    def check_batch(self, examples: list[Example], ctx: Context) -> list[Finding]:
+        prepare_batch(examples, ctx)  # one parallel tokenizer call; cached, so the other token rules reuse it
+        return super().check_batch(examples, ctx)
+
+    def collect_batch(self, examples: list[Example], ctx: Context) -> list[Any]:
         prepare_batch(examples, ctx)
+        return super().collect_batch(examples, ctx)
 
     @staticmethod
     def label(c: TokenCounts) -> str:
