@@ -63,10 +63,27 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 class _Main(click.Group):
     """`ftlint --smoke CONFIG [smoke options]` is spelled out as `ftlint smoke CONFIG [smoke options]`,
-    so the smoke's own options (--format, --steps, ...) work after the shortcut too."""
+    so the smoke's own options (--format, --steps, ...) work after the shortcut too.
+
+    The commands that live beside the feature they drive are imported only when invoked (or
+    listed by --help), so `ftlint check` never pays for their imports (rulesets, VRAM, smoke)."""
+
+    LAZY = {"estimate": "ftlint.vram.command:estimate", "smoke": "ftlint.smoke.command:smoke",
+            "test-rules": "ftlint.rulesets.command:test_rules"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.LAZY))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.LAZY and name not in self.commands:
+            import importlib
+
+            module, attr = self.LAZY[name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return super().get_command(ctx, name)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and "smoke" in self.commands:
+        if args:
             if args[0] == "--smoke" and len(args) > 1:
                 args = ["smoke", *args[1:]]
             elif args[0].startswith("--smoke="):
@@ -82,8 +99,7 @@ class _Main(click.Group):
 def main(ctx: click.Context, smoke_config: str | None) -> None:
     """ftlint: lint LLM fine-tuning datasets and training configs before the GPU is rented."""
     if smoke_config:
-        from .smoke.command import smoke
-
+        smoke = main.get_command(ctx, "smoke")
         ctx.invoke(smoke, config=smoke_config)
         return
     if ctx.invoked_subcommand is None:
@@ -206,12 +222,3 @@ def show_rule(code: str, rulesets: tuple[str, ...]) -> None:
     click.echo("")
     click.echo(cls.doc())
 
-
-# The other commands live beside the feature they drive; their modules keep torch, transformers
-# and jsonschema imports inside the commands, so `ftlint check` never pays for them.
-from .rulesets.command import test_rules  # noqa: E402
-from .smoke.command import smoke  # noqa: E402
-from .vram.command import estimate  # noqa: E402
-
-for _command in (estimate, smoke, test_rules):
-    main.add_command(_command)
