@@ -207,6 +207,10 @@ def _alpaca(data: dict, ex: Example, defects: list[Defect]) -> None:
     ex.turns.append(Turn("assistant", "assistant", data.get(out_key), "/" + out_key, "/" + out_key))
 
 
+_ROLE_CONTENT = ("role", "content")
+_FROM_VALUE = ("from", "value")
+
+
 def _messages(value: Any, base: str, defects: list[Defect], required: bool) -> list[Turn]:
     if value is None:
         if required:
@@ -216,7 +220,19 @@ def _messages(value: Any, base: str, defects: list[Defect], required: bool) -> l
         defects.append(Defect("FTP004", f"`{base[1:]}` must be a list of messages, not {type_name(value)}.", base))
         return []
     turns: list[Turn] = []
+    append = turns.append
     for i, msg in enumerate(value):
+        # Fast path, most messages: exactly a string role and a string content (or from/value).
+        if type(msg) is dict and len(msg) == 2:
+            if "content" in msg:
+                raw_role, content, keys = msg.get("role"), msg["content"], _ROLE_CONTENT
+            else:
+                raw_role, content, keys = msg.get("from"), msg.get("value"), _FROM_VALUE
+            if type(raw_role) is str and type(content) is str:
+                lower = raw_role.lower()
+                append(Turn(ROLE_ALIASES.get(lower, "unknown"), raw_role, content, f"{base}/{i}/{keys[1]}",
+                            f"{base}/{i}/{keys[0]}", None, None, lower == "function_call", None))
+                continue
         p = f"{base}/{i}"
         if not isinstance(msg, dict):
             defects.append(Defect("FTP004", f"Message {i} must be an object, not {type_name(msg)}.", p))
