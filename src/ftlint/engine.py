@@ -248,6 +248,9 @@ class Linter:
                 close = getattr(items, "close", None)
                 if close:
                     close()
+                # Scan the head once here and drop the result: what the rules import and compile
+                # lazily (numpy, detectors, patterns) is then inherited by every forked worker.
+                self._scan(list(buffered), ctx)
                 chunks = _scan_parallel(self, path, display, ctx, jobs)
             else:
                 chunks = [self._scan(_chain(buffered, items), ctx)]
