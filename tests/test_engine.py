@@ -217,3 +217,17 @@ def test_absurd_config_sizes_still_give_valid_json_and_sarif(tmp_path: Path) -> 
         json.loads(result.stdout)
     estimate = run_cli("estimate", str(cfg), "--gpu", "t4", "--format", "json", cwd=ROOT)
     assert estimate.exit_code == 1 and json.loads(estimate.stdout)["verdict"] == "oom"
+
+
+def test_dataset_facts_keep_file_order_when_a_batch_mixes_formats(tmp_path: Path) -> None:
+    """Rules see a batch grouped by format; the facts must still arrive in file order, or a
+    dataset rule would call the later record "the first copy"."""
+    q = "What is the boiling point of water at sea level?"
+    f = write_jsonl(tmp_path / "mixed.jsonl", [
+        {"messages": [{"role": "user", "content": "Unrelated question here?"},
+                      {"role": "assistant", "content": "Unrelated answer."}]},
+        {"conversations": [{"from": "human", "value": q}, {"from": "gpt", "value": "100 degrees Celsius."}]},
+        {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": "About 212 F, I think."}]},
+    ])
+    conflicts = [x for x in lint_json(str(f), "--select", "FTD003") if x["code"] == "FTD003"]
+    assert [(x["line"], x["related"][0]["line"]) for x in conflicts] == [(3, 2)]

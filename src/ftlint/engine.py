@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import multiprocessing as mp
 import os
 import traceback
@@ -248,9 +249,6 @@ class Linter:
                 close = getattr(items, "close", None)
                 if close:
                     close()
-                # Scan the head once here and drop the result: what the rules import and compile
-                # lazily (numpy, detectors, patterns) is then inherited by every forked worker.
-                self._scan(list(buffered), ctx)
                 chunks = _scan_parallel(self, path, display, ctx, jobs)
             else:
                 chunks = [self._scan(_chain(buffered, items), ctx)]
@@ -385,14 +383,17 @@ class Linter:
     def _run_batch(self, batch: list[Example], ctx: Context, findings: list[Finding],
                    file_facts: dict[str, list[Any]], cache: dict | None = None) -> None:
         """Run the rules on a batch of examples: each rule sees the whole batch at once
-        (`check_batch`/`collect_batch`), grouped by format when a file mixes formats."""
+        (`check_batch`/`collect_batch`), grouped by format when a file mixes formats. Facts
+        keep file order whatever the grouping: dataset rules report the first of a pair."""
         if not batch:
             return
         cache = {} if cache is None else cache
-        groups: dict[str, list[Example]] = {}
-        for example in batch:
-            groups.setdefault(example.format, []).append(example)
-        for fmt, group in groups.items():
+        groups: dict[str, list[int]] = {}
+        for i, example in enumerate(batch):
+            groups.setdefault(example.format, []).append(i)
+        facts: dict[str, list[tuple[int, Any]]] = {}
+        for fmt, positions in groups.items():
+            group = batch if len(groups) == 1 else [batch[i] for i in positions]
             record_rules, dataset_rules = self._rules_for(fmt, ctx, cache)
             for rule in record_rules:
                 ctx.options = rule.options
@@ -409,15 +410,20 @@ class Linter:
             for rule in dataset_rules:
                 ctx.options = rule.options
                 try:
-                    facts = rule.collect_batch(group, ctx)
+                    collected = rule.collect_batch(group, ctx)
                 except Exception:
-                    facts = []
+                    collected = []
                     for example in group:
                         try:
-                            facts.append(rule.collect(example, ctx))
+                            collected.append(rule.collect(example, ctx))
                         except Exception as exc:
+                            collected.append(None)
                             findings.append(self._internal_error(rule, example.record, exc))
-                file_facts[rule.code].extend(f for f in facts if f is not None)
+                facts.setdefault(rule.code, []).extend(zip(positions, collected))
+        for code, pairs in facts.items():
+            if len(groups) > 1:
+                pairs.sort(key=lambda pair: pair[0])
+            file_facts[code].extend(fact for _, fact in pairs if fact is not None)
         batch.clear()
 
     def _guard(self, rule: Rule, path: str, fn) -> list[Finding]:
@@ -489,11 +495,13 @@ def _scan_range(bounds: tuple[int, int, int]) -> _Chunk:
 def _scan_parallel(linter: Linter, path: str, display: str, ctx: Context, jobs: int) -> list[_Chunk]:
     global _FORK_STATE
     chunks = jsonl_chunks(path, jobs * 4)  # several per worker: uneven records still balance
+    # never more workers than chunks: `--jobs 10000` on a small file must not fork 10000 processes
+    first = list(itertools.islice(chunks, jobs))
     _FORK_STATE = (linter, path, display, ctx)
     try:
-        # never more workers than chunks: `--jobs 10000` on a small file must not fork 10000 processes
-        with mp.get_context("fork").Pool(min(jobs, len(chunks))) as pool:
-            return pool.map(_scan_range, chunks, chunksize=1)
+        with mp.get_context("fork").Pool(len(first)) as pool:
+            # imap takes the ranges as they are found: the first workers start at once
+            return list(pool.imap(_scan_range, itertools.chain(first, chunks), chunksize=1))
     finally:
         _FORK_STATE = None
 

@@ -178,12 +178,14 @@ def iter_jsonl_lines(fh: Any, display: str, first_line: int, end_offset: int | N
         yield Record(display, lineno - 1, data, lineno, 1, raw=raw)
 
 
-def jsonl_chunks(path: str, pieces: int) -> list[tuple[int, int, int]]:
-    """Split a JSONL file into about `pieces` (start, end, first_line) byte ranges on line starts."""
+def jsonl_chunks(path: str, pieces: int) -> Iterator[tuple[int, int, int]]:
+    """Split a JSONL file into about `pieces` (start, end, first_line) byte ranges on line starts.
+
+    A generator: each range is yielded as soon as its end is found, so workers can start on the
+    first ranges while the newlines of the rest are still being counted."""
     size = os.path.getsize(path)
     step = max(1, size // max(1, pieces))
-    bounds = [0]
-    line_at = [1]
+    start, start_line = 0, 1
     with open(path, "rb") as fh:
         lines = 1
         pos = 0
@@ -204,11 +206,10 @@ def jsonl_chunks(path: str, pieces: int) -> list[tuple[int, int, int]]:
             lines += rest.count(b"\n")
             if pos >= size:
                 break
-            bounds.append(pos)
-            line_at.append(lines)
+            yield start, pos, start_line
+            start, start_line = pos, lines
             target = max(pos + 1, target + step)
-    bounds.append(size)
-    return [(bounds[i], bounds[i + 1], line_at[i]) for i in range(len(bounds) - 1)]
+    yield start, size, start_line
 
 
 def read_json(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Record | Problem]:
