@@ -162,6 +162,9 @@ class ResponseNotJson(Rule):
     severity = Severity.ERROR
     tags = ("schema", "structured-output")
 
+    def active(self, ctx: Context) -> bool:
+        return _response_schema(ctx) is not None
+
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
         if _response_schema(ctx) is None:
             return
@@ -210,6 +213,9 @@ class ResponseSchemaViolation(Rule):
     severity = Severity.ERROR
     tags = ("schema", "structured-output")
 
+    def active(self, ctx: Context) -> bool:
+        return _response_schema(ctx) is not None
+
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
         schema = _response_schema(ctx)
         if schema is None:
@@ -256,6 +262,10 @@ class RecordSchemaViolation(Rule):
     name = "record-schema-violation"
     severity = Severity.ERROR
     tags = ("schema",)
+
+    def active(self, ctx: Context) -> bool:
+        store = SchemaStore.from_services(ctx.services)
+        return store is not None and store.record is not None
 
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
         store = SchemaStore.from_services(ctx.services)
