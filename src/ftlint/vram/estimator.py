@@ -32,13 +32,24 @@ LOGIT_BYTES = (10.0, 12.0, 14.0)
 ACT_BAND = (0.85, 1.0, 1.2)
 TRANSIENT_BAND = (0.5, 1.0, 2.0)
 CONTEXT_BYTES = (0.3 * GiB, 0.5 * GiB, 1.0 * GiB)   # CUDA context + kernels, outside the allocator
-FRAGMENTATION = (0.03, 0.08, 0.17)                   # reserved / allocated - 1
+FRAGMENTATION = (0.03, 0.05, 0.12)                   # unreleasable fragmentation / allocated
 
 DEFAULT_SEQ = {"axolotl": 512, "trl": 1024, "llamafactory": 2048, "autotrain": 1024}
 DEFAULT_BATCH = {"axolotl": 1, "trl": 8, "llamafactory": 8, "autotrain": 2}
-# Dialects whose QLoRA path calls peft.prepare_model_for_kbit_training (fp32 upcast of every
-# non-quantised parameter). LLaMA-Factory does its own preparation and keeps them in bf16.
-KBIT_UPCAST = {"axolotl", "trl", "autotrain"}
+# Dialects whose k-bit LoRA path leaves peft.prepare_model_for_kbit_training's fp32 upcast of every
+# non-quantised parameter in place. Axolotl calls it but then casts norms and embeddings back to
+# torch_dtype for (Q)LoRA outside FSDP (loaders/model.py, _configure_embedding_dtypes); TRL 1.x's
+# SFTTrainer never calls it; LLaMA-Factory does its own preparation and keeps them in bf16.
+KBIT_UPCAST = {"autotrain"}
+# Dialects whose trainer casts the LoRA adapters of a quantised model to bf16 (TRL 1.x SFTTrainer,
+# following the QLoRA paper); elsewhere PEFT's autocast_adapter_dtype keeps them in fp32.
+BF16_ADAPTERS_WHEN_QUANTISED = {"trl"}
+# How a run's own training script can differ from its dialect's trainer (`estimate(stack=...)`):
+# used to reproduce published measurements made with hand-written scripts or older library versions.
+# loss "upcast_shift": transformers before the label-padding loss (4.4x) also made a contiguous fp32
+# copy of the shifted logits, +4 B per logit element while the loss is formed.
+STACK_KEYS = {"adapter_dtype": ("float32", "bfloat16"), "upcast": ("all", "norms", "none"),
+              "loss": ("upcast", "upcast_shift")}
 # PEFT's default LoRA targets when the config names none (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING).
 PEFT_DEFAULT_TARGETS = {"llama": ["q_proj", "v_proj"], "gemma": ["q_proj", "v_proj"], "phi3": ["qkv_proj"],
                         "gpt_bigcode": ["c_attn"], "starcoder2": ["q_proj", "v_proj"], "generic": ["q_proj", "v_proj"]}
@@ -126,6 +137,16 @@ class _Setup:
     num_gpus: int
     assumptions: list[str]
     full_fp32_trainable: bool = False  # LLaMA-Factory casts trainable params to fp32 unless pure_bf16
+    upcast: str = "none"       # which non-quantised params are fp32 on the k-bit path: all | norms | none
+    adapter_bytes: float = 4.0  # bytes per LoRA parameter (fp32 unless the trainer casts them)
+    shifted_logits_copy: bool = False  # older transformers loss: extra fp32 copy of the shifted logits
+
+    @property
+    def hidden_bytes(self) -> int:
+        """Bytes per element of the residual stream. bitsandbytes layers return their input dtype and
+        an fp32 norm weight promotes bf16 activations to fp32, so once norms or embeddings are fp32 on
+        the k-bit path the hidden states (and every bnb layer's output) stay fp32 through the model."""
+        return 4 if (self.quant_bits and self.upcast != "none") else self.act_bytes
 
 
 def _resolve_targets(plan: Any, arch: ModelArch, assumptions: list[str]) -> list[str]:
@@ -163,7 +184,8 @@ def _setup(plan: Any, arch: ModelArch, num_gpus: int | None, max_len: int | None
     if bits:
         a.append("non-quantised parameters (embeddings, lm_head, norms) upcast to fp32 by "
                  "peft.prepare_model_for_kbit_training" if upcast else
-                 "non-quantised parameters kept in the load dtype (no prepare_model_for_kbit_training on this path)")
+                 "non-quantised parameters (embeddings, lm_head, norms) in the load dtype (this trainer does not keep "
+                 "PEFT's fp32 upcast)")
     fp32_run = plan.bf16 is False and plan.fp16 is not True and (plan.compute_dtype in (None, "float32"))
     if plan.bf16 is None and plan.fp16 is None:
         a.append("precision not set: assumed bf16 weights and activations")
@@ -204,9 +226,29 @@ def _setup(plan: Any, arch: ModelArch, num_gpus: int | None, max_len: int | None
         zero = 2
     n = max(1, int(num_gpus or plan.num_gpus or 1))
     ckpt = bool(plan.gradient_checkpointing)
+    adapter_bytes = 4.0
+    if bits and method in ("lora", "qlora") and plan.dialect in BF16_ADAPTERS_WHEN_QUANTISED:
+        adapter_bytes = 2.0
+        a.append("LoRA adapters cast to bf16 by the trainer for a quantised base (TRL); AdamW state in bf16 too")
     return _Setup(method, bits, dq, upcast, weight_bytes, act_bytes, int(batch), int(seq), int(plan.gradient_accumulation_steps or 1),
                   ckpt, attn, optimizer, bool(plan.liger_kernel), targets, int(r), float(dropout),
-                  list(plan.lora_modules_to_save or []), zero, bool(plan.fsdp), n, a)
+                  list(plan.lora_modules_to_save or []), zero, bool(plan.fsdp), n, a,
+                  upcast="all" if upcast else "none", adapter_bytes=adapter_bytes)
+
+
+def _apply_stack(s: _Setup, stack: dict[str, str] | None) -> None:
+    """Overrides for a run whose script differs from its dialect's trainer (see STACK_KEYS)."""
+    for key, value in (stack or {}).items():
+        if key not in STACK_KEYS or value not in STACK_KEYS[key]:
+            raise ValueError(f"unknown stack setting {key}={value!r}; known: {STACK_KEYS}")
+        if key == "adapter_dtype":
+            s.adapter_bytes = 4.0 if value == "float32" else 2.0
+        elif key == "upcast":
+            s.kbit_upcast = value != "none"
+            s.upcast = value
+        elif key == "loss":
+            s.shifted_logits_copy = value == "upcast_shift"
+        s.assumptions.append(f"training script: {key} {value}")
 
 
 def _optimizer_state_bytes(name: str) -> tuple[float, str]:
@@ -227,12 +269,13 @@ def _per_token_layer_activation(arch: ModelArch, s: _Setup, seq: int) -> float:
     """Bytes saved for backward per token by one decoder layer with no checkpointing."""
     h, q, kv, i = arch.hidden_size, arch.q_dim, arch.kv_dim, arch.intermediate_size
     ab = s.act_bytes
+    hb = s.hidden_bytes  # outputs of (bnb) linear layers and the residual stream
     full = s.method in ("full", "freeze")
     # norms: RMSNorm saves its fp32 input; with trainable norm weights also the bf16 normalised value
     per_norm = ab * h if arch.layer_norm else 4 * h + (ab * h if full else 0)
     total = arch.norms_per_layer * per_norm
     # attention: shared input of q/k/v, q/k/v after RoPE, the kernel output, the o_proj input copy
-    total += ab * h + ab * (q + 2 * kv) + 2 * ab * q + 4 * arch.num_attention_heads
+    total += hb * h + ab * (q + 2 * kv) + 2 * ab * q + 4 * arch.num_attention_heads
     if arch.qk_norm:
         total += 4 * (q + kv)  # fp32 inputs of the per-head q/k norms
     if s.attn == "eager":
@@ -243,22 +286,28 @@ def _per_token_layer_activation(arch: ModelArch, s: _Setup, seq: int) -> float:
     if arch.num_experts and any(arch.sparse_layer(n) for n in range(arch.num_hidden_layers)):
         m = arch.moe_intermediate_size or i
         k = max(1, arch.num_experts_per_tok)
-        total += ab * h + k * (4 * ab * m + ab * h) + 4 * arch.num_experts  # routed copies per expert slot + router logits
+        # routed copies per expert slot + router logits; fused experts are plain bf16 matmuls (not bnb)
+        total += hb * h + k * (4 * ab * m + ab * h) + 4 * arch.num_experts
         if arch.shared_expert_intermediate_size:
-            total += 4 * ab * arch.shared_expert_intermediate_size
+            total += (3 * hb + ab) * arch.shared_expert_intermediate_size
     elif arch.gated_mlp:
-        total += ab * h + 4 * ab * i
+        # gate and up outputs (saved by the activation and the product) and the activation: linear
+        # outputs, so in the residual dtype; the product, input of down_proj
+        total += hb * h + (3 * hb + ab) * i
     else:
-        total += ab * h + 2 * ab * i
+        total += hb * h + (hb + ab) * i  # fc output (saved by the activation) and the activation
     if arch.family == "gpt_bigcode":
         total += 2 * h  # residual dropout masks (resid_pdrop 0.1 in StarCoder's config)
-    # LoRA: each adapter casts its input to the adapter dtype (fp32) and autocast saves a bf16 copy
-    # for lora_A; dropout adds a 1-byte mask. lora_A's r-dim output is saved for lora_B.
+    # LoRA: fp32 adapters cast their input to fp32 and autocast saves a bf16 copy for lora_A, one per
+    # adapter; adapters in the activation dtype use the input as is (already counted above), and only
+    # dropout makes a new copy. Dropout adds a 1-byte mask; lora_A's r-dim output is saved for lora_B.
     if s.targets:
         mods = linear_modules(arch)
+        cast = s.adapter_bytes != s.act_bytes
         for name in s.targets:
             d_in, _ = mods[name]
-            total += ab * d_in + (d_in if s.lora_dropout > 0 else 0) + ab * s.lora_r
+            copy = ab * d_in if (cast or s.lora_dropout > 0) else 0
+            total += copy + (d_in if s.lora_dropout > 0 else 0) + ab * s.lora_r
     return total
 
 
@@ -282,6 +331,16 @@ class _Terms:
     grad_partial: float
 
 
+def _other_weights(pc: ParamCounts, s: _Setup) -> float:
+    """Bytes of the non-quantised parameters on the k-bit path (embeddings, lm_head, norms, biases,
+    fused experts, vision rest), after whatever upcast the trainer leaves in place."""
+    if s.upcast == "all":
+        return pc.not_quantized * 4.0
+    if s.upcast == "norms":
+        return pc.norms * 4.0 + (pc.not_quantized - pc.norms) * s.weight_bytes
+    return pc.not_quantized * s.weight_bytes
+
+
 def _compute(arch: ModelArch, pc: ParamCounts, s: _Setup, band: int) -> tuple[_Terms, int]:
     """All terms for one band (0 low, 1 expected, 2 high); returns the terms and trainable params."""
     n = s.num_gpus
@@ -298,23 +357,22 @@ def _compute(arch: ModelArch, pc: ParamCounts, s: _Setup, band: int) -> tuple[_T
             saved_copies += arch.vocab_size * arch.hidden_size
         elif name in ("lm_head", "embed_out"):
             saved_copies += arch.vocab_size * arch.hidden_size
-    frozen_other = pc.not_quantized  # embeddings, lm_head, norms, biases, fused experts, vision rest
     if s.quant_bits == 4:
         qbytes = NF4_DQ_BYTES if s.double_quant else NF4_BYTES
-        other_bytes = 4.0 if s.kbit_upcast else s.weight_bytes
-        weights = pc.linear * qbytes + frozen_other * other_bytes
+        weights = pc.linear * qbytes + _other_weights(pc, s)
     elif s.quant_bits == 8:
         # int8 weights + one fp32 scale per output row (SCB)
         rows = L * sum(o for _, o in linear_modules(arch).values())
-        other_bytes = 4.0 if s.kbit_upcast else s.weight_bytes
-        weights = pc.linear * INT8_BYTES + rows * 4 + frozen_other * other_bytes
+        weights = pc.linear * INT8_BYTES + rows * 4 + _other_weights(pc, s)
     else:
         weights = pc.total * s.weight_bytes
     state_per, _ = _optimizer_state_bytes(s.optimizer)
     if s.method in ("lora", "qlora"):
         trainable += saved_copies
-        tw, grads = trainable * 4.0, trainable * 4.0          # fp32 adapters (PEFT autocast_adapter_dtype)
-        state = trainable * state_per
+        # fp32 adapters (PEFT autocast_adapter_dtype) unless the trainer casts them; torch AdamW keeps
+        # its two moments in the parameter's dtype, 8-bit optimizers their own 2 B
+        tw = grads = trainable * s.adapter_bytes
+        state = trainable * (state_per * s.adapter_bytes / 4.0 if state_per == 8.0 else state_per)
     else:
         if s.method == "freeze":
             per_layer = (pc.total - pc.embeddings - pc.lm_head - pc.vision) / max(1, L)
@@ -346,9 +404,10 @@ def _compute(arch: ModelArch, pc: ParamCounts, s: _Setup, band: int) -> tuple[_T
     # ---- activations ---------------------------------------------------------------------------
     f_act = ACT_BAND[band]
     per_layer_full = _per_token_layer_activation(arch, s, s.seq)
-    head = 4 * arch.hidden_size + s.act_bytes * arch.hidden_size  # final norm fp32 input + lm_head input
+    head = 4 * arch.hidden_size + s.hidden_bytes * arch.hidden_size  # final norm fp32 input + lm_head input
     if s.checkpointing:
-        act_saved = tokens * (L * s.act_bytes * arch.hidden_size + head)
+        # each checkpointed layer keeps its input hidden states
+        act_saved = tokens * (L * s.hidden_bytes * arch.hidden_size + head)
         act_layer = tokens * per_layer_full
     else:
         act_saved = tokens * (L * per_layer_full + head)
@@ -361,7 +420,8 @@ def _compute(arch: ModelArch, pc: ParamCounts, s: _Setup, band: int) -> tuple[_T
         # the fp32 gradient of the hidden states: ~12 bytes per hidden element
         logits = tokens * arch.hidden_size * 12
     else:
-        logits = tokens * arch.vocab_size * LOGIT_BYTES[band]
+        # forward with the shifted copy: bf16 logits 2 + fp32 4 + shifted fp32 copy 4 + log-softmax 4
+        logits = tokens * arch.vocab_size * (LOGIT_BYTES[band] + (2.0 if s.shifted_logits_copy else 0.0))
     # ---- transients ----------------------------------------------------------------------------
     f_t = TRANSIENT_BAND[band]
     mods = linear_modules(arch)
@@ -463,16 +523,19 @@ def _time(arch: ModelArch, pc: ParamCounts, s: _Setup, plan: Any, gpu: GPU | Non
 def estimate(plan: Any, arch: ModelArch, gpu: GPU | None = None, *, num_gpus: int | None = None,
              lengths: Sequence[int] | None = None, tokens_per_epoch: int | None = None,
              price_per_hour: float | None = None, mfu: float | None = None,
-             suggestions: bool = True) -> Estimate:
+             suggestions: bool = True, stack: dict[str, str] | None = None) -> Estimate:
     """Estimate peak memory, required memory, a verdict against `gpu`, and time/cost.
 
     `lengths`: token lengths of the training examples (from the data), when known; the worst
     micro batch is padded to the longest (capped at the sequence length) unless packing.
+    `stack`: how the run's own script differs from its dialect's trainer (keys in STACK_KEYS:
+    `adapter_dtype`, `upcast`), for reproducing published measurements; ValueError on others.
     """
     max_len = max(lengths) if lengths else None
     if tokens_per_epoch is None and lengths:
         tokens_per_epoch = int(sum(min(x, plan.sequence_len or x) for x in lengths))
     s = _setup(plan, arch, num_gpus, max_len)
+    _apply_stack(s, stack)
     if plan.dialect == "llamafactory" and s.method in ("full", "freeze"):
         s.full_fp32_trainable = True
         s.assumptions.append("LLaMA-Factory casts trainable parameters to fp32 (pure_bf16 not modelled)")
@@ -512,12 +575,12 @@ def estimate(plan: Any, arch: ModelArch, gpu: GPU | None = None, *, num_gpus: in
     )
     est.time = _time(arch, pc, s, plan, gpu, tokens_per_epoch, price_per_hour, mfu)
     if suggestions:
-        est.suggestions = _suggest(plan, arch, gpu, est, num_gpus=num_gpus, lengths=lengths)
+        est.suggestions = _suggest(plan, arch, gpu, est, num_gpus=num_gpus, lengths=lengths, stack=stack)
     return est
 
 
 def _suggest(plan: Any, arch: ModelArch, gpu: GPU | None, est: Estimate, *, num_gpus: int | None,
-             lengths: Sequence[int] | None) -> list[Suggestion]:
+             lengths: Sequence[int] | None, stack: dict[str, str] | None = None) -> list[Suggestion]:
     """Each change re-estimated; kept when it saves memory."""
     options: list[tuple[str, Any]] = []
     if not plan.gradient_checkpointing:
@@ -550,14 +613,14 @@ def _suggest(plan: Any, arch: ModelArch, gpu: GPU | None, est: Estimate, *, num_
                         plan.model_copy(update={"zero_stage": 3})))
     seq = est.sequence["padded_length"]
     if seq > 256:
-        shorter = _longest_fitting_sequence(plan, arch, gpu, num_gpus, seq) if gpu is not None else seq // 2
+        shorter = _longest_fitting_sequence(plan, arch, gpu, num_gpus, seq, stack) if gpu is not None else seq // 2
         if shorter is not None and shorter < seq:
             options.append((f"sequence length {shorter} (examples longer than that are truncated or dropped)",
                             plan.model_copy(update={"sequence_len": shorter, "packing": plan.packing})))
     out: list[Suggestion] = []
     for change, new_plan in options:
         lens = None if "sequence length" in change else lengths
-        alt = estimate(new_plan, arch, gpu, num_gpus=num_gpus, lengths=lens, suggestions=False)
+        alt = estimate(new_plan, arch, gpu, num_gpus=num_gpus, lengths=lens, suggestions=False, stack=stack)
         saved = est.required_bytes - alt.required_bytes
         if saved > 0:
             out.append(Suggestion(change, int(saved), alt.required_bytes, alt.verdict or "-"))
@@ -565,7 +628,8 @@ def _suggest(plan: Any, arch: ModelArch, gpu: GPU | None, est: Estimate, *, num_
     return out
 
 
-def _longest_fitting_sequence(plan: Any, arch: ModelArch, gpu: GPU, num_gpus: int | None, current: int) -> int | None:
+def _longest_fitting_sequence(plan: Any, arch: ModelArch, gpu: GPU, num_gpus: int | None, current: int,
+                              stack: dict[str, str] | None = None) -> int | None:
     """The longest multiple of 256 below `current` whose estimate fits, or half when none does."""
     lo, hi, best = 1, current // 256, None
     while lo <= hi:
@@ -575,7 +639,7 @@ def _longest_fitting_sequence(plan: Any, arch: ModelArch, gpu: GPU, num_gpus: in
             hi = mid - 1
             continue
         alt = estimate(plan.model_copy(update={"sequence_len": cand, "packing": True}), arch, gpu,
-                       num_gpus=num_gpus, suggestions=False)
+                       num_gpus=num_gpus, suggestions=False, stack=stack)
         if alt.verdict == "fits":
             best, lo = cand, mid + 1
         else:
