@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-import hashlib
+import array
+import functools
+import itertools
 import string
 import struct
 from typing import Any, Iterator
 
+from xxhash import xxh3_64_intdigest, xxh3_128_digest
+
 from ..findings import Finding, Location, Related, Severity
 from ..formats import Example, Turn
 from ..rule import Context, RecordRef, Rule
+
+
+# Whitespace as `str.split()` sees it (`str.isspace`): the batch digests work on UTF-8 bytes and
+# must split exactly where the per-example reference does (a test checks this list).
+_SPACE_BYTES = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
+_MULTIBYTE_SPACES = "\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
+                    "\u2028\u2029\u202f\u205f\u3000"
+_TO_SPACE = bytes.maketrans(_SPACE_BYTES, b" " * len(_SPACE_BYTES))
 
 
 def _turns_text(turns: list[Turn]) -> str:
@@ -18,8 +30,9 @@ def _turns_text(turns: list[Turn]) -> str:
 
 
 def _digest(text: str) -> bytes:
-    """Hash of already lower-cased text with whitespace runs collapsed."""
-    return hashlib.blake2b(" ".join(text.split()).encode("utf-8", "replace"), digest_size=16).digest()
+    """Hash of already lower-cased text with whitespace runs collapsed (the reference the batch
+    path must match byte for byte)."""
+    return xxh3_128_digest(" ".join(text.split()).encode("utf-8", "replace"))
 
 
 def _example_digest(example: Example) -> bytes:
@@ -38,6 +51,102 @@ def _prompt_answer_digests(example: Example) -> tuple[bytes, bytes] | None:
         example.cache["prompt_answer"] = (
             (_digest(prompt), _digest(example.turns[last].lower)) if last is not None and prompt.strip() else None)
     return example.cache["prompt_answer"]
+
+
+def _turn_bytes(example: Example) -> list[bytes]:
+    """UTF-8 of every turn's lower-cased text (all turns), encoded once for the batch paths."""
+    found = example.cache.get("utf8")
+    if found is None:
+        found = example.cache["utf8"] = [t.lower.encode("utf-8", "replace") for t in example.all_turns()]
+    return found
+
+
+_ROLES: dict[str, bytes | None] = {}
+
+
+def _role_bytes(role: str) -> bytes | None:
+    """The role as it appears in the normalised text; None if it is not one plain word."""
+    if role not in _ROLES:
+        norm = " ".join(role.split())
+        _ROLES[role] = norm.encode("utf-8", "replace") if norm and " " not in norm else None
+    return _ROLES[role]
+
+
+@functools.cache
+def _multibyte_space_codes() -> tuple[list[int], list[int]]:
+    """The UTF-8 of the non-ASCII spaces as integers: two-byte and three-byte sequences."""
+    two, three = [], []
+    for ch in _MULTIBYTE_SPACES:
+        b = ch.encode()
+        (two if len(b) == 2 else three).append(int.from_bytes(b, "big"))
+    return two, three
+
+
+def _digest_batch(examples: list[Example]) -> None:
+    """Fill the `digest` and `prompt_answer` caches of many examples at once: exactly what
+    `_example_digest` and `_prompt_answer_digests` compute, without splitting every text into
+    Python words.
+
+    All turns of the batch go into one buffer as `role text role text …`; numpy collapses the
+    whitespace runs (str.split's whitespace, non-ASCII spaces included) in one pass, and every
+    digest is the hash of a slice of the result: the example from its first role to its end,
+    the prompt up to the last assistant role, the answer after that role.
+    """
+    import numpy as np
+
+    todo = [e for e in examples if "digest" not in e.cache or "prompt_answer" not in e.cache]
+    if not todo:
+        return
+    parts: list[bytes] = []  # role, text, role, text, … for every turn of the batch
+    get = _ROLES.get
+    for example in todo:
+        for turn, text in zip(example.all_turns(), _turn_bytes(example)):
+            role = get(turn.role) or _role_bytes(turn.role)
+            if role is None:  # not a canonical role: the reference handles the odd case
+                for e in todo:
+                    _example_digest(e)
+                    _prompt_answer_digests(e)
+                return
+            parts += (role, text)
+    buf = b" ".join(parts) + b" "  # the final space ends the last example like the others
+    a = np.frombuffer(buf.translate(_TO_SPACE), dtype=np.uint8)
+    if not buf.isascii():
+        a = a.copy()
+        two, three = _multibyte_space_codes()
+        lead = np.flatnonzero((a == 0xE2) | (a == 0xC2) | (a == 0xE1) | (a == 0xE3))
+        if len(lead):
+            nxt = np.minimum(lead + 1, len(a) - 1)
+            pair = a[lead].astype(np.int32) << 8 | a[nxt]
+            triple = pair << 8 | a[np.minimum(lead + 2, len(a) - 1)]
+            for width, hit in ((2, np.isin(pair, two)), (3, np.isin(triple, three))):
+                for k in range(width):
+                    a[lead[hit] + k] = 32
+    space = a == 32
+    drop = space.copy()  # a space after a space goes; so does one at the very start
+    drop[1:] &= space[:-1]
+    collapsed = a[~drop].tobytes()
+    view = memoryview(collapsed)
+    dropped = np.flatnonzero(drop)
+    lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+    starts = np.zeros(len(parts), dtype=np.int64)
+    np.cumsum(lengths[:-1] + 1, out=starts[1:])
+    role_start = starts[0::2]
+    # Where each turn's role starts in the collapsed text (a role is never dropped), plus the end.
+    at = (role_start - np.searchsorted(dropped, role_start)).tolist() + [len(collapsed)]
+    role_len = lengths[0::2].tolist()
+    turn = 0
+    for example in todo:
+        count = len(example.turns) + len(example.rejected or ())
+        end = at[turn + count] - 1  # the one space that follows every example
+        example.cache["digest"] = xxh3_128_digest(view[at[turn]:end] if count else b"")
+        last = example.last_assistant_index()
+        if last is None or last == 0:
+            example.cache["prompt_answer"] = None
+        else:
+            answer = at[turn + last] + role_len[turn + last] + 1
+            example.cache["prompt_answer"] = (xxh3_128_digest(view[at[turn]:at[turn + last] - 1]),
+                                              xxh3_128_digest(view[answer:max(at[turn + last + 1] - 1, answer)]))
+        turn += count
 
 
 class ExampleCount(Rule):
@@ -146,6 +255,10 @@ class DuplicateExample(Rule):
     def collect(self, example: Example, ctx: Context) -> _Fact:
         return _Fact.of(_example_digest(example), example.record)
 
+    def collect_batch(self, examples: list[Example], ctx: Context) -> list[Any]:
+        _digest_batch(examples)
+        return [self.collect(example, ctx) for example in examples]
+
     def finish(self, facts: dict[str, list[_Fact]], ctx: Context) -> Iterator[Finding]:
         for path, items in facts.items():
             first: dict[bytes, _Fact] = {}
@@ -202,6 +315,10 @@ class ConflictingResponses(Rule):
             return None
         return _Fact.of(pa[0], example.record, pa[1])
 
+    def collect_batch(self, examples: list[Example], ctx: Context) -> list[Any]:
+        _digest_batch(examples)
+        return [self.collect(example, ctx) for example in examples]
+
     def finish(self, facts: dict[str, list[_Fact]], ctx: Context) -> Iterator[Finding]:
         for path, items in facts.items():
             first: dict[bytes, _Fact] = {}
@@ -253,6 +370,12 @@ class TrainEvalOverlap(Rule):
         key = pa[0] if pa else _example_digest(example)
         return _Fact.of(key, example.record)
 
+    def collect_batch(self, examples: list[Example], ctx: Context) -> list[Any]:
+        if ctx.split is None:
+            return [None] * len(examples)
+        _digest_batch(examples)
+        return [self.collect(example, ctx) for example in examples]
+
     def finish(self, facts: dict[str, list[_Fact]], ctx: Context) -> Iterator[Finding]:
         train: dict[bytes, tuple[str, _Fact]] = {}
         for path, items in facts.items():
@@ -278,6 +401,116 @@ class TrainEvalOverlap(Rule):
 # Words for MinHash: ASCII punctuation is not part of a word ("mood." == "mood!"). Working on
 # UTF-8 bytes keeps this at C speed (str.translate with a table is several times slower).
 _PUNCT_TO_SPACE = bytes.maketrans(string.punctuation.encode(), b" " * len(string.punctuation))
+# The same split as a class per byte for the batch path: 1 where bytes.split() or the
+# punctuation ends a word.
+_WORD_BREAK = bytes(1 if chr(b) in string.punctuation or b in b" \t\n\x0b\x0c\r" else 0 for b in range(256))
+
+# Shingle hashing, the same in Python (`_shingle_hashes`) and numpy (`_shingle_hashes_batch`):
+# a word of up to 32 bytes is a linear mix of its (zero-padded) head and tail 8-byte words and
+# its length, a longer one its xxh3; three word values make a 3-gram, finalised with the
+# MurmurHash3 mixer so rensa's permutations see well-spread 64-bit token hashes.
+_M64 = (1 << 64) - 1
+_K = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93)
+_P = (0xA0761D6478BD642F, 0xE7037ED1A0B428DB, 0x8EBC6AF09C88C6E3)
+_FMIX = (0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53)
+_SEED = 7  # rensa's permutation seed
+_RENSA_ROWS = 128  # rows per rensa call: below its threshold for threads (see collect_batch)
+
+
+def _word_value(word: bytes) -> int:
+    n = len(word)
+    if n > 32:
+        return xxh3_64_intdigest(word)
+    h0, h1 = struct.unpack("<QQ", word[:16].ljust(16, b"\0"))
+    x = h0 * _K[0] + h1 * _K[1] + n
+    if n > 16:
+        t0, t1 = struct.unpack("<QQ", word[-16:])
+        x += t0 * _K[2] + t1 * _K[3]
+    return x & _M64
+
+
+def _fmix(x: int) -> int:
+    x ^= x >> 33
+    x = x * _FMIX[0] & _M64
+    x ^= x >> 33
+    x = x * _FMIX[1] & _M64
+    return x ^ x >> 33
+
+
+def _shingle_hashes(words: list[bytes]) -> list[int]:
+    """64-bit hashes of the word 3-grams of `words` (the per-example reference)."""
+    v = [_word_value(w) for w in words]
+    return [_fmix((v[i] * _P[0] + v[i + 1] * _P[1] + v[i + 2] * _P[2]) & _M64) for i in range(len(v) - 2)]
+
+
+def _shingle_hashes_batch(buf: bytes, starts: Any, ends: Any) -> Any:
+    """`_shingle_hashes` of all words of a buffer at once: word i is buf[starts[i]:ends[i]], and
+    `buf` ends with at least 16 word breaks (spaces); the result has one hash per word position (3-grams that run past a text are dropped by the
+    caller)."""
+    import numpy as np
+
+    u64 = np.uint64
+    # 8 bytes read at any byte offset (an unaligned view): the head words of every word at once.
+    # `buf` ends with 16 word breaks, so no read runs past it.
+    load = np.ndarray(shape=(len(buf) - 15,), dtype="<u8", buffer=buf, strides=(1,))
+    n = ends - starts
+    lo_mask, hi_mask = _head_masks()
+    clipped = np.minimum(n, 16)
+    x = load[starts] & lo_mask[clipped]
+    x *= u64(_K[0])
+    x += n.astype(u64)
+    over8 = np.flatnonzero(n > 8)  # a second head word only where there is one
+    x[over8] += (load[starts[over8] + 8] & hi_mask[clipped[over8]]) * u64(_K[1])
+    over16 = over8[n[over8] > 16]
+    if len(over16):
+        tail = ends[over16] - 16
+        x[over16] += load[tail] * u64(_K[2]) + load[tail + 8] * u64(_K[3])
+        over32 = over16[n[over16] > 32]
+        if len(over32):
+            x[over32] = np.fromiter(map(xxh3_64_intdigest, map(buf.__getitem__, map(
+                slice, starts[over32].tolist(), ends[over32].tolist()))), dtype=u64, count=len(over32))
+    if len(x) < 3:
+        return np.empty(0, dtype=u64)
+    s = x[:-2] * u64(_P[0])
+    s += x[1:-1] * u64(_P[1])
+    s += x[2:] * u64(_P[2])
+    s ^= s >> u64(33)
+    s *= u64(_FMIX[0])
+    s ^= s >> u64(33)
+    s *= u64(_FMIX[1])
+    s ^= s >> u64(33)
+    return s
+
+
+@functools.cache
+def _head_masks() -> tuple[Any, Any]:
+    """For a word of n <= 16 bytes, the masks that keep its bytes in the first and the second
+    8-byte head word (indexed by n)."""
+    import numpy as np
+
+    first = [(1 << 8 * min(n, 8)) - 1 for n in range(17)]
+    second = [(1 << 8 * max(n - 8, 0)) - 1 for n in range(17)]
+    return np.array(first, dtype=np.uint64), np.array(second, dtype=np.uint64)
+
+
+def _minhash_rows(hashes: Any, offsets: Any, num_perm: int) -> Any:
+    """rensa MinHash signatures (rows x num_perm, uint32) of the token-hash rows
+    hashes[offsets[k]:offsets[k + 1]].
+
+    At most _RENSA_ROWS rows per call: from 256 rows rensa starts its Rayon thread pool, and a
+    pool started in the parent deadlocks the forked workers of the engine.
+    """
+    import numpy as np
+    from rensa import RMinHash
+
+    rows = len(offsets) - 1
+    out = array.array("I")  # rensa hands rows out as lists; array() converts them at C speed
+    for lo in range(0, rows, _RENSA_ROWS):
+        part = offsets[lo:min(lo + _RENSA_ROWS, rows) + 1]
+        matrix = RMinHash.digest_matrix_from_flat_token_hashes(
+            hashes[part[0]:part[-1]], part - part[0], num_perm, _SEED)
+        out.extend(itertools.chain.from_iterable(matrix.to_rows()))
+    return np.frombuffer(out, dtype=np.uint32).reshape(rows, num_perm)
 
 
 class NearDuplicate(Rule):
@@ -319,21 +552,57 @@ class NearDuplicate(Rule):
     # every candidate is then verified against the threshold.
     default_options = {"threshold": 0.7, "min_words": 8, "num_perm": 64, "bands": 16}
 
-    def collect(self, example: Example, ctx: Context) -> bytes | None:
+    def collect(self, example: Example, ctx: Context) -> _Fact | None:
         import numpy as np
         from rensa import RMinHash
 
         words = " ".join(t.lower for t in example.all_turns()).encode("utf-8", "replace").translate(_PUNCT_TO_SPACE).split()
         if len(words) < self.options["min_words"]:
             return None
-        minhash = RMinHash(self.options["num_perm"], 7)
         # Word 3-grams: two texts on one topic share words, near-copies share phrases.
-        # map/zip keep the shingling in C (no Python bytecode per word).
-        minhash.update(map(b" ".join, zip(words, words[1:], words[2:])))
+        shingles = _shingle_hashes(words)
+        digest = RMinHash.digest_matrix_from_token_hash_sets([shingles], self.options["num_perm"], _SEED).to_rows()[0]
         # The signature's low 16 bits per permutation: a chance collision costs 1/65536 of a
         # match, and the fact stays at ~190 bytes (a million records fit in ~200 MB).
-        signature = np.asarray(minhash.digest(), dtype=np.uint32).astype(np.uint16).tobytes()
+        signature = np.asarray(digest, dtype=np.uint32).astype("<u2").tobytes()
         return _Fact.of(_example_digest(example), example.record, signature)
+
+    def collect_batch(self, examples: list[Example], ctx: Context) -> list[Any]:
+        """`collect` for a whole batch: one buffer of all texts, word boundaries and 3-gram
+        hashes in numpy, and rensa once per _RENSA_ROWS examples."""
+        import numpy as np
+
+        _digest_batch(examples)
+        parts: list[bytes] = []
+        bounds = [0]  # each example's texts are parts[bounds[k]:bounds[k + 1]]
+        for example in examples:
+            parts.extend(_turn_bytes(example))
+            bounds.append(len(parts))
+        # Spaces around and between the texts: words never run from one text into the next.
+        buf = b" " + b" ".join(parts) + b" " * 17
+        breaks = np.frombuffer(buf.translate(_WORD_BREAK), dtype=np.bool_)
+        edges = np.flatnonzero(breaks[1:] != breaks[:-1]) + 1
+        starts, ends = edges[0::2], edges[1::2]
+        lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        part_start = np.empty(len(parts) + 1, dtype=np.int64)
+        part_start[0] = 1
+        np.cumsum(lengths + 1, out=part_start[1:])
+        part_start[1:] += 1
+        first_word = np.searchsorted(starts, part_start[np.asarray(bounds)])
+        words = np.diff(first_word)
+        keep = words >= self.options["min_words"]
+        shingles = _shingle_hashes_batch(buf, starts, ends)
+        counts = np.where(keep, np.maximum(words - 2, 0), 0)
+        offsets = np.zeros(len(examples) + 1, dtype=np.uint64)
+        np.cumsum(counts, out=offsets[1:])
+        total = int(offsets[-1])
+        # the 3-grams of kept example k start at its first word and stop two words before its end
+        index = np.repeat(first_word[:-1] - offsets[:-1].astype(np.int64), counts) + np.arange(total)
+        rows = _minhash_rows(shingles[index], offsets, int(self.options["num_perm"]))
+        signatures = rows.astype("<u2").tobytes()
+        width = 2 * rows.shape[1]
+        return [_Fact.of(_example_digest(example), example.record, signatures[k * width:(k + 1) * width])
+                if keep[k] else None for k, example in enumerate(examples)]
 
     def finish(self, facts: dict[str, list[_Fact]], ctx: Context) -> Iterator[Finding]:
         threshold = float(self.options["threshold"])
@@ -376,18 +645,22 @@ class NearDuplicate(Rule):
         perms = int(self.options["num_perm"])
         if n < 2:
             return
-        sig = np.empty((n, perms), dtype=np.uint16)
-        digests = np.empty((n, 2), dtype=np.uint64)
-        for k, fact in enumerate(items):
-            sig[k] = np.frombuffer(fact, dtype=np.uint16, count=perms, offset=16)
-            digests[k] = np.frombuffer(fact, dtype=np.uint64, count=2)
+        # All facts have one layout (key, signature, position): one buffer, one structured view.
+        layout = np.dtype([("key", "<u8", (2,)), ("sig", "<u2", (perms,)), ("pos", "<u4", (3,))])
+        table = np.frombuffer(b"".join(items), dtype=layout)
+        sig = np.ascontiguousarray(table["sig"])
+        digests = table["key"]
         bands = int(self.options["bands"])
         rows = perms // bands
         best = np.full(n, -1, dtype=np.int64)
         best_score = np.zeros(n)
         for b in range(bands):
             band = np.ascontiguousarray(sig[:, b * rows:(b + 1) * rows])
-            keys = np.frombuffer(band.tobytes(), dtype=f"V{band.itemsize * rows}")
+            # One integer per band when it fits (sorting integers is much faster than bytes);
+            # equal bands are equal keys either way, and only the runs of equal keys matter.
+            width = 2 * rows
+            keys = band.view(f"<u{width}").ravel() if width in (2, 4, 8) else \
+                np.frombuffer(band.tobytes(), dtype=f"V{width}")
             order = np.argsort(keys, kind="stable")  # equal keys keep file order
             sorted_keys = keys[order]
             starts = np.empty(n, dtype=bool)

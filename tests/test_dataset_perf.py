@@ -1,0 +1,209 @@
+"""The batch paths of the dataset rules (FTD002-FTD005) give exactly the facts of the
+per-example reference methods, on fixtures, the shared corpus and hostile text."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import FIXTURES
+from ftlint.formats import Example, detect_format, normalise
+from ftlint.records import Record, reader_for
+from ftlint.rule import Context
+from ftlint.rules import dataset
+from ftlint.rules.dataset import (ConflictingResponses, DuplicateExample, NearDuplicate, TrainEvalOverlap,
+                                  _digest_batch, _example_digest, _prompt_answer_digests)
+
+RULES = (DuplicateExample, ConflictingResponses, TrainEvalOverlap, NearDuplicate)
+
+
+def _examples_from_data(rows: list[dict]) -> list[Example]:
+    out = []
+    for i, data in enumerate(rows):
+        ex, _ = normalise(Record("mem.jsonl", i, data, i + 1), detect_format(data))
+        if ex is not None:
+            out.append(ex)
+    return out
+
+
+def _examples_from_file(path: Path, limit: int | None = None) -> list[Example]:
+    rows = []
+    for rec in reader_for(str(path))(str(path), str(path)):
+        if hasattr(rec, "data") and isinstance(rec.data, dict):
+            rows.append(rec)
+            if limit and len(rows) >= limit:
+                break
+    return [ex for ex in (normalise(r, detect_format(r.data))[0] for r in rows) if ex is not None]
+
+
+def _assert_batch_equals_reference(make, batch_sizes=(1, 7, 1024), options: dict | None = None) -> int:
+    """For every rule: collect_batch over fresh examples (in batches) == collect on fresh examples."""
+    count = 0
+    for rule_cls in RULES:
+        rule = rule_cls(options if rule_cls is NearDuplicate else None)
+        ctx = Context(options=rule.options, split="train")
+        reference = [rule.collect(e, ctx) for e in make()]
+        count = len(reference)
+        for size in batch_sizes:
+            examples = make()
+            got = []
+            for i in range(0, len(examples), size):
+                got.extend(rule.collect_batch(examples[i:i + size], ctx))
+            assert len(got) == len(reference)
+            for k, (g, r) in enumerate(zip(got, reference)):
+                assert g == r, f"{rule.code} batch {size}: example {k} differs"
+    return count
+
+
+def test_whitespace_table_is_what_str_split_splits_on() -> None:
+    spaces = {chr(c) for c in range(0x110000) if chr(c).isspace()}
+    ours = {chr(b) for b in dataset._SPACE_BYTES} | set(dataset._MULTIBYTE_SPACES)
+    assert ours == spaces
+
+
+HOSTILE_TEXTS = [
+    "Hello   world", "  hello world  ", "hello\tworld\n\n", "hello\x1cworld\x1d\x1e\x1f!", "\x85\xa0nbsp\xa0here",
+    "ideographic\u3000space\u2028line\u2029para\u202f\u205f\u1680\u2000\u200a end", "",
+    "   ", "\n", "\u00e9t\u00e9 \u00c9T\u00c9 caf\u00e9", "\u4f60\u597d\uff0c\u4e16\u754c\u3002\u8fd9\u662f\u4e00\u4e2a\u5f88\u957f\u7684\u53e5\u5b50\u6ca1\u6709\u7a7a\u683c" * 3,
+    "emoji \U0001f600\U0001f680 and \u2014 dashes \u2019quotes\u201d", "a" * 16, "b" * 17, "c" * 32, "d" * 33, "e" * 100,
+    "x" * 8 + " " + "y" * 9 + " " + "z" * 24, "lone \ud800 surrogate \udfff here", "tabs\t\tand\r\nnewlines",
+    "word.word,word;word:word!word?word(word)word[word]word{word}word\"word'word`word~word",
+    "\u2000\u2001leading unicode spaces and trailing\u3000", "nul\x00byte and \x07 bell", "\u0130stanbul \u1e9e STRASSE",
+]
+
+
+def _hostile_rows(seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    rows: list[dict] = []
+    for i in range(300):
+        pick = [rng.choice(HOSTILE_TEXTS) + (" filler words to pass the minimum of eight words" if rng.random() < .5 else "")
+                for _ in range(4)]
+        kind = i % 6
+        if kind == 0:
+            rows.append({"instruction": pick[0], "input": pick[1], "output": pick[2]})
+        elif kind == 1:
+            rows.append({"messages": [{"role": "system", "content": pick[0]}, {"role": "user", "content": pick[1]},
+                                      {"role": "assistant", "content": pick[2]}, {"role": "user", "content": pick[3]}]})
+        elif kind == 2:  # answer first: no prompt; or no assistant at all
+            rows.append({"messages": [{"role": "assistant", "content": pick[0]}, {"role": "user", "content": pick[1]}]})
+        elif kind == 3:
+            rows.append({"messages": [{"role": "user", "content": pick[0]}]})
+        elif kind == 4:
+            rows.append({"prompt": [{"role": "user", "content": pick[0]}],
+                         "chosen": [{"role": "assistant", "content": pick[1]}],
+                         "rejected": [{"role": "assistant", "content": pick[2]}]})
+        else:
+            rows.append({"conversations": [{"from": "human", "value": pick[0]}, {"from": "gpt", "value": pick[1]},
+                                           {"from": "human", "value": pick[2]}, {"from": "gpt", "value": pick[3]}]})
+    rows.append({"messages": []})  # no turns at all
+    rows.append({"messages": [{"role": "user", "content": [{"type": "text", "text": "multi  part"}, {"type": "text", "text": " content"}]},
+                              {"role": "assistant", "content": None, "tool_calls": [{"id": "1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}]})
+    return rows
+
+
+def test_batch_equals_reference_on_hostile_text() -> None:
+    rows = _hostile_rows()
+    assert _assert_batch_equals_reference(lambda: _examples_from_data(rows)) > 250
+
+
+def test_batch_equals_reference_with_options() -> None:
+    rows = _hostile_rows(1)
+    # min_words below 3 leaves examples without any 3-gram; 48/16 makes bands of 3 (byte keys in finish)
+    _assert_batch_equals_reference(lambda: _examples_from_data(rows), (5, 1024),
+                                   {"min_words": 1, "num_perm": 48, "bands": 16, "threshold": 0.5})
+
+
+def test_batch_equals_reference_on_fixtures() -> None:
+    files = sorted(p for p in FIXTURES.rglob("*") if p.suffix in (".jsonl", ".json", ".csv") and p.is_file())
+    total = 0
+    for path in files:
+        try:
+            examples = _examples_from_file(path)
+        except Exception:  # not a dataset (schemas, configs)
+            continue
+        if examples:
+            total += _assert_batch_equals_reference(lambda: _examples_from_file(path), (3, 1024))
+    assert total > 50
+
+
+def test_batch_equals_reference_on_corpus(corpus: Path) -> None:
+    files = sorted(p for p in corpus.rglob("*") if p.suffix in (".jsonl", ".json") and p.is_file())
+    total = 0
+    for path in files:
+        examples = _examples_from_file(path, limit=400)
+        if examples:
+            total += _assert_batch_equals_reference(lambda: _examples_from_file(path, limit=400), (64, 1024))
+    assert total > 500
+
+
+ALPHABET = st.sampled_from(list("ab cD.,!\t\n\x1c\x1f\x85\xa0\u3000\u2009\u2028\u00e9\u00c9\u4f60\U0001f600") + ["  ", "word", "x" * 20, "y" * 40])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.sampled_from(["user", "assistant", "system"]),
+                                   st.lists(ALPHABET, max_size=30).map("".join)), max_size=5), min_size=1, max_size=6))
+def test_batch_digests_match_reference(conversations: list[list[tuple[str, str]]]) -> None:
+    rows = [{"messages": [{"role": r, "content": c} for r, c in conv]} for conv in conversations]
+    batch, ref = _examples_from_data(rows), _examples_from_data(rows)
+    _digest_batch(batch)
+    for b, r in zip(batch, ref):
+        assert b.cache["digest"] == _example_digest(r)
+        assert b.cache["prompt_answer"] == _prompt_answer_digests(r)
+    rule = NearDuplicate({"min_words": 3})
+    ctx = Context(options=rule.options)
+    assert rule.collect_batch(_examples_from_data(rows), ctx) == [rule.collect(e, ctx) for e in _examples_from_data(rows)]
+
+
+def test_digest_ignores_whitespace_and_case_only() -> None:
+    a, b, c = _examples_from_data([{"instruction": "Say  hi\n", "output": "Hi!"},
+                                   {"instruction": " say hi", "output": "hi!\u3000"},
+                                   {"instruction": "say hi", "output": "hi !"}])
+    _digest_batch([a, b, c])
+    assert a.cache["digest"] == b.cache["digest"] != c.cache["digest"]
+    assert a.cache["prompt_answer"][0] == c.cache["prompt_answer"][0]  # same prompt, other answer
+
+
+def _collect_in_child(queue) -> None:  # pragma: no cover - runs in the forked child
+    rows = [{"instruction": f"question number {i} about a topic with enough words", "output": f"answer {i}"} for i in range(600)]
+    rule = NearDuplicate()
+    facts = rule.collect_batch(_examples_from_data(rows), Context(options=rule.options))
+    queue.put(sum(f is not None for f in facts))
+
+
+def test_forked_worker_does_not_hang_after_the_parent_used_rensa() -> None:
+    """rensa starts a Rayon pool for large batches, and a forked child of a process with a pool
+    hangs in it: the batch path keeps every rensa call below that size."""
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    rows = [{"instruction": f"parent question {i} with quite a few words in it", "output": "ok"} for i in range(1500)]
+    rule = NearDuplicate()
+    rule.collect_batch(_examples_from_data(rows), Context(options=rule.options))
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_collect_in_child, args=(queue,))
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the forked child hung in rensa")
+    assert queue.get(timeout=5) == 600
+
+
+def test_near_duplicate_finish_finds_planted_pairs() -> None:
+    base = "the quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat by the door"
+    rows = [{"instruction": base, "output": "a story about animals in the house"},
+            {"instruction": "completely unrelated text about databases indexes and query planning in practice",
+             "output": "use an index"},
+            {"instruction": base.replace("warm", "cold"), "output": "a story about animals in the house"},
+            {"instruction": base, "output": "a story about animals in the house"}]  # exact copy: FTD002's job
+    for options in ({}, {"num_perm": 48, "bands": 16}):
+        rule = NearDuplicate(options)
+        ctx = Context(options=rule.options)
+        facts = [f for f in rule.collect_batch(_examples_from_data(rows), ctx) if f is not None]
+        found = list(rule.finish({"mem.jsonl": facts}, Context()))
+        assert [(f.location.line, f.related[0].location.line) for f in found] == [(3, 1)], options
