@@ -199,27 +199,59 @@ class ExampleCount(Rule):
 _POS = struct.Struct("<III")
 
 
-class _Fact(bytes):
-    """One record's fact in a single bytes object (memory stays flat at millions of records):
-    a 16-byte key, an optional 16-byte extra digest, then line, column and index."""
+# One record's fact is one plain bytes object: a 16-byte key, an optional extra (a 16-byte
+# digest, or a near-duplicate signature), then line, column and index. Plain bytes keep memory
+# flat at millions of records and pickle cheaply from the workers (a bytes subclass costs
+# several times more to pickle and unpickle, and the parent unpickles every record's facts).
 
-    __slots__ = ()
 
-    @classmethod
-    def of(cls, key: bytes, record: Any, extra: bytes = b"") -> "_Fact":
-        return cls(key + extra + _POS.pack(record.line, record.column, record.index))
+def _fact(key: bytes, record: Any, extra: bytes = b"") -> bytes:
+    return key + extra + _POS.pack(record.line, record.column, record.index)
 
-    @property
-    def key(self) -> bytes:
-        return self[:16]
 
-    @property
-    def extra(self) -> bytes:
-        return self[16:-12]
+def _key(fact: bytes) -> bytes:
+    return fact[:16]
 
-    def ref(self, path: str) -> RecordRef:
-        line, column, index = _POS.unpack(self[-12:])
-        return RecordRef(path, line, column, index)
+
+def _extra(fact: bytes) -> bytes:
+    return fact[16:-12]
+
+
+def _ref(fact: bytes, path: str) -> RecordRef:
+    line, column, index = _POS.unpack(fact[-12:])
+    return RecordRef(path, line, column, index)
+
+
+def _shared_keys(items: list[bytes]) -> list[list[int]]:
+    """The positions of the facts whose key another fact shares: one ascending list per key.
+
+    Sorting the keys with numpy finds the few repeats among millions of facts without a dict
+    of every key (a dict costs ~100 MB and a Python step per fact at a million records).
+    """
+    import numpy as np
+
+    n = len(items)
+    if n < 2:
+        return []
+    width = len(items[0])
+    first = np.empty(n, dtype=np.uint64)  # the key's first 8 bytes; the rest is compared below
+    for lo in range(0, n, 65536):
+        block = b"".join(items[lo:lo + 65536])
+        if len(block) != width * len(items[lo:lo + 65536]):  # facts of mixed sizes: slice each
+            block = b"".join(f[:16] + bytes(width - 16) for f in items[lo:lo + 65536])
+        first[lo:lo + 65536] = np.ndarray((len(block) // width,), dtype="<u8", buffer=block, strides=(width,))
+    order = np.argsort(first)
+    ordered = first[order]
+    same = ordered[1:] == ordered[:-1]
+    if not same.any():
+        return []
+    groups: dict[bytes, list[int]] = {}
+    starts = np.flatnonzero(np.diff(same.astype(np.int8), prepend=0) == 1)  # runs of equal firsts
+    ends = np.flatnonzero(np.diff(same.astype(np.int8), append=0) == -1) + 2
+    for lo, hi in zip(starts.tolist(), ends.tolist()):
+        for i in sorted(order[lo:hi].tolist()):
+            groups.setdefault(items[i][:16], []).append(i)
+    return sorted((g for g in groups.values() if len(g) > 1), key=lambda g: g[0])
 
 
 class DuplicateExample(Rule):
@@ -252,29 +284,25 @@ class DuplicateExample(Rule):
     scope = "dataset"
     tags = ("dataset", "duplicates")
 
-    def collect(self, example: Example, ctx: Context) -> _Fact:
-        return _Fact.of(_example_digest(example), example.record)
+    def collect(self, example: Example, ctx: Context) -> bytes:
+        return _fact(_example_digest(example), example.record)
 
     def collect_batch(self, examples: list[Example], ctx: Context) -> list[Any]:
         _digest_batch(examples)
         return [self.collect(example, ctx) for example in examples]
 
-    def finish(self, facts: dict[str, list[_Fact]], ctx: Context) -> Iterator[Finding]:
+    def finish(self, facts: dict[str, list[bytes]], ctx: Context) -> Iterator[Finding]:
         for path, items in facts.items():
-            first: dict[bytes, _Fact] = {}
-            copies: dict[bytes, int] = {}
-            for fact in items:
-                key = fact.key
-                seen = first.setdefault(key, fact)
-                if seen is fact:
-                    continue
-                # The copy's ordinal, not its record index: stable when records are inserted above.
-                copies[key] = copies.get(key, 0) + 1
-                first_ref = seen.ref(path)
+            # (copy, first copy, ordinal) in file order; the ordinal, not the record index, goes
+            # into the fingerprint: stable when records are inserted above.
+            repeats = sorted((i, group[0], k) for group in _shared_keys(items)
+                             for k, i in enumerate(group[1:], 1))
+            for i, j, ordinal in repeats:
+                first_ref = _ref(items[j], path)
                 yield self.finding_at(
-                    fact.ref(path).location(), f"Duplicate of the example at line {first_ref.line}.",
+                    _ref(items[i], path).location(), f"Duplicate of the example at line {first_ref.line}.",
                     related=[Related(first_ref.location(), "First copy of this example.")],
-                    key=key.hex() + f":{copies[key]}")
+                    key=_key(items[i]).hex() + f":{ordinal}")
 
 
 class ConflictingResponses(Rule):
@@ -309,29 +337,27 @@ class ConflictingResponses(Rule):
     tags = ("dataset", "consistency")
     formats = ("alpaca", "openai", "sharegpt", "prompt_completion")
 
-    def collect(self, example: Example, ctx: Context) -> _Fact | None:
+    def collect(self, example: Example, ctx: Context) -> bytes | None:
         pa = _prompt_answer_digests(example)
         if pa is None:
             return None
-        return _Fact.of(pa[0], example.record, pa[1])
+        return _fact(pa[0], example.record, pa[1])
 
     def collect_batch(self, examples: list[Example], ctx: Context) -> list[Any]:
         _digest_batch(examples)
         return [self.collect(example, ctx) for example in examples]
 
-    def finish(self, facts: dict[str, list[_Fact]], ctx: Context) -> Iterator[Finding]:
+    def finish(self, facts: dict[str, list[bytes]], ctx: Context) -> Iterator[Finding]:
         for path, items in facts.items():
-            first: dict[bytes, _Fact] = {}
-            for fact in items:
-                seen = first.setdefault(fact.key, fact)
-                if seen is fact or seen.extra == fact.extra:
-                    continue
-                first_ref = seen.ref(path)
+            conflicts = sorted((i, group[0]) for group in _shared_keys(items) for i in group[1:]
+                               if _extra(items[i]) != _extra(items[group[0]]))
+            for i, j in conflicts:
+                fact, first_ref = items[i], _ref(items[j], path)
                 yield self.finding_at(
-                    fact.ref(path).location(), f"Same prompt as the example at line {first_ref.line}, "
+                    _ref(fact, path).location(), f"Same prompt as the example at line {first_ref.line}, "
                     "but a different response.",
                     related=[Related(first_ref.location(), "The first response to this prompt.")],
-                    key=fact.key.hex() + fact.extra.hex())
+                    key=_key(fact).hex() + _extra(fact).hex())
 
 
 class TrainEvalOverlap(Rule):
@@ -363,12 +389,12 @@ class TrainEvalOverlap(Rule):
     scope = "dataset"
     tags = ("dataset", "leakage")
 
-    def collect(self, example: Example, ctx: Context) -> _Fact | None:
+    def collect(self, example: Example, ctx: Context) -> bytes | None:
         if ctx.split is None:
             return None
         pa = _prompt_answer_digests(example)
         key = pa[0] if pa else _example_digest(example)
-        return _Fact.of(key, example.record)
+        return _fact(key, example.record)
 
     def collect_batch(self, examples: list[Example], ctx: Context) -> list[Any]:
         if ctx.split is None:
@@ -376,12 +402,12 @@ class TrainEvalOverlap(Rule):
         _digest_batch(examples)
         return [self.collect(example, ctx) for example in examples]
 
-    def finish(self, facts: dict[str, list[_Fact]], ctx: Context) -> Iterator[Finding]:
-        train: dict[bytes, tuple[str, _Fact]] = {}
+    def finish(self, facts: dict[str, list[bytes]], ctx: Context) -> Iterator[Finding]:
+        train: dict[bytes, tuple[str, bytes]] = {}
         for path, items in facts.items():
             if ctx.splits.get(path) == "train":
                 for fact in items:
-                    train.setdefault(fact.key, (path, fact))
+                    train.setdefault(_key(fact), (path, fact))
         if not train:
             return
         for path, items in facts.items():
@@ -389,13 +415,13 @@ class TrainEvalOverlap(Rule):
             if split not in ("eval", "test"):
                 continue
             for fact in items:
-                found = train.get(fact.key)
+                found = train.get(_key(fact))
                 if found is not None:
-                    hit = found[1].ref(found[0])
+                    hit = _ref(found[1], found[0])
                     yield self.finding_at(
-                        fact.ref(path).location(), f"This {split} example also appears in the training data "
+                        _ref(fact, path).location(), f"This {split} example also appears in the training data "
                         f"({hit.path}:{hit.line}).",
-                        related=[Related(hit.location(), "The training copy.")], key=fact.key.hex() + path)
+                        related=[Related(hit.location(), "The training copy.")], key=_key(fact).hex() + path)
 
 
 # Words for MinHash: ASCII punctuation is not part of a word ("mood." == "mood!"). Working on
@@ -552,7 +578,7 @@ class NearDuplicate(Rule):
     # every candidate is then verified against the threshold.
     default_options = {"threshold": 0.7, "min_words": 8, "num_perm": 64, "bands": 16}
 
-    def collect(self, example: Example, ctx: Context) -> _Fact | None:
+    def collect(self, example: Example, ctx: Context) -> bytes | None:
         import numpy as np
         from rensa import RMinHash
 
@@ -565,7 +591,7 @@ class NearDuplicate(Rule):
         # The signature's low 16 bits per permutation: a chance collision costs 1/65536 of a
         # match, and the fact stays at ~190 bytes (a million records fit in ~200 MB).
         signature = np.asarray(digest, dtype=np.uint32).astype("<u2").tobytes()
-        return _Fact.of(_example_digest(example), example.record, signature)
+        return _fact(_example_digest(example), example.record, signature)
 
     def collect_batch(self, examples: list[Example], ctx: Context) -> list[Any]:
         """`collect` for a whole batch: one buffer of all texts, word boundaries and 3-gram
@@ -601,20 +627,20 @@ class NearDuplicate(Rule):
         rows = _minhash_rows(shingles[index], offsets, int(self.options["num_perm"]))
         signatures = rows.astype("<u2").tobytes()
         width = 2 * rows.shape[1]
-        return [_Fact.of(_example_digest(example), example.record, signatures[k * width:(k + 1) * width])
+        return [_fact(_example_digest(example), example.record, signatures[k * width:(k + 1) * width])
                 if keep[k] else None for k, example in enumerate(examples)]
 
-    def finish(self, facts: dict[str, list[_Fact]], ctx: Context) -> Iterator[Finding]:
+    def finish(self, facts: dict[str, list[bytes]], ctx: Context) -> Iterator[Finding]:
         threshold = float(self.options["threshold"])
-        train: list[tuple[str, _Fact]] = []
+        train: list[tuple[str, bytes]] = []
         for path, items in facts.items():
             for i, j, score in self._pairs(items, threshold):
-                first = items[j].ref(path)
+                first = _ref(items[j], path)
                 yield self.finding_at(
-                    items[i].ref(path).location(),
+                    _ref(items[i], path).location(),
                     f"Near-duplicate (similarity {score:.2f}) of the example at line {first.line}.",
                     related=[Related(first.location(), "The first of these near-duplicates.")],
-                    key=items[i].key.hex() + items[j].key.hex())
+                    key=_key(items[i]).hex() + _key(items[j]).hex())
             if ctx.splits.get(path) == "train":
                 train.extend((path, f) for f in items)
         evals = [(p, f) for p, items in facts.items() if ctx.splits.get(p) in ("eval", "test") for f in items]
@@ -625,18 +651,18 @@ class NearDuplicate(Rule):
             if i < len(train) or j >= len(train):
                 continue  # only eval -> train pairs here
             path, fact = both[i]
-            hit = both[j][1].ref(both[j][0])
+            hit = _ref(both[j][1], both[j][0])
             yield self.finding_at(
-                fact.ref(path).location(), f"This {ctx.splits[path]} example nearly copies a training example "
+                _ref(fact, path).location(), f"This {ctx.splits[path]} example nearly copies a training example "
                 f"(similarity {score:.2f}, {hit.path}:{hit.line}).",
                 related=[Related(hit.location(), "The similar training example.")],
-                key=fact.key.hex() + both[j][1].key.hex() + path)
+                key=_key(fact).hex() + _key(both[j][1]).hex() + path)
 
-    def _pairs(self, items: list[_Fact], threshold: float) -> Iterator[tuple[int, int, float]]:
+    def _pairs(self, items: list[bytes], threshold: float) -> Iterator[tuple[int, int, float]]:
         """(i, j, similarity) with j < i the earliest verified near-copy of item i.
 
         LSH by sorting: for each band, items with the same band key form a run, and every item
-        is compared with the earliest item of its run. Memory is a few arrays of n entries,
+        is compared with the earliest (in file order) item of its run. Memory is a few arrays of n entries,
         never a table per band; exact copies (same example digest) are left out.
         """
         import numpy as np
@@ -645,11 +671,15 @@ class NearDuplicate(Rule):
         perms = int(self.options["num_perm"])
         if n < 2:
             return
-        # All facts have one layout (key, signature, position): one buffer, one structured view.
+        # All facts have one layout (key, signature, position): decoded with one structured view
+        # per block of facts (a block at a time keeps the extra memory small at millions).
         layout = np.dtype([("key", "<u8", (2,)), ("sig", "<u2", (perms,)), ("pos", "<u4", (3,))])
-        table = np.frombuffer(b"".join(items), dtype=layout)
-        sig = np.ascontiguousarray(table["sig"])
-        digests = table["key"]
+        sig = np.empty((n, perms), dtype=np.uint16)
+        digests = np.empty((n, 2), dtype=np.uint64)
+        for lo in range(0, n, 65536):
+            table = np.frombuffer(b"".join(items[lo:lo + 65536]), dtype=layout)
+            sig[lo:lo + len(table)] = table["sig"]
+            digests[lo:lo + len(table)] = table["key"]
         bands = int(self.options["bands"])
         rows = perms // bands
         best = np.full(n, -1, dtype=np.int64)
@@ -661,14 +691,24 @@ class NearDuplicate(Rule):
             width = 2 * rows
             keys = band.view(f"<u{width}").ravel() if width in (2, 4, 8) else \
                 np.frombuffer(band.tobytes(), dtype=f"V{width}")
-            order = np.argsort(keys, kind="stable")  # equal keys keep file order
+            order = np.argsort(keys)
             sorted_keys = keys[order]
-            starts = np.empty(n, dtype=bool)
-            starts[0] = True
-            starts[1:] = sorted_keys[1:] != sorted_keys[:-1]
-            earliest = order[starts][np.cumsum(starts) - 1]
-            member = order[~starts]
-            first = earliest[~starts]
+            new_run = np.empty(n, dtype=bool)
+            new_run[0] = True
+            new_run[1:] = sorted_keys[1:] != sorted_keys[:-1]
+            # Only runs of two or more items matter: a position is in one when it or the next
+            # position continues a run.
+            shared = ~new_run
+            shared[:-1] |= ~new_run[1:]
+            picked = np.flatnonzero(shared)
+            if not len(picked):
+                continue
+            order, new_run = order[picked], new_run[picked]
+            run_start = np.flatnonzero(new_run)
+            # the earliest item of each run (in file order), whatever order the sort left it in
+            earliest = np.minimum.reduceat(order, run_start)[np.cumsum(new_run) - 1]
+            is_member = order != earliest
+            member, first = order[is_member], earliest[is_member]
             exact = (digests[member] == digests[first]).all(axis=1)
             member, first = member[~exact], first[~exact]
             if not len(member):
