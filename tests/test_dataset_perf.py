@@ -207,3 +207,36 @@ def test_near_duplicate_finish_finds_planted_pairs() -> None:
         facts = [f for f in rule.collect_batch(_examples_from_data(rows), ctx) if f is not None]
         found = list(rule.finish({"mem.jsonl": facts}, Context()))
         assert [(f.location.line, f.related[0].location.line) for f in found] == [(3, 1)], options
+
+
+def _reference_duplicates(items: list[bytes]) -> list[tuple[int, int, int]]:
+    """(copy, first copy, ordinal) with a dict, the obvious way."""
+    first: dict[bytes, int] = {}
+    seen: dict[bytes, int] = {}
+    out = []
+    for i, fact in enumerate(items):
+        key = fact[:16]
+        if key not in first:
+            first[key] = i
+            continue
+        seen[key] = seen.get(key, 0) + 1
+        out.append((i, first[key], seen[key]))
+    return out
+
+
+def test_duplicate_finish_matches_a_dict_over_keys_sharing_a_prefix() -> None:
+    rng = random.Random(3)
+    items = []
+    for i in range(3000):
+        # keys that share their first 8 bytes but not the rest must not be taken for copies
+        key = rng.randrange(40).to_bytes(8, "little") + rng.randrange(3).to_bytes(8, "little")
+        items.append(dataset._fact(key, Record("a.jsonl", i, {}, i + 1)))
+    found = list(DuplicateExample().finish({"a.jsonl": items}, Context()))
+    expected = _reference_duplicates(items)
+    assert [(f.location.line, f.related[0].location.line) for f in found] == [(i + 1, j + 1) for i, j, _ in expected]
+    assert len({f.fingerprint for f in found}) == len(found)
+    with_answers = [f[:16] + bytes([rng.randrange(2)]) * 16 + f[16:] for f in items]
+    conflicts = list(ConflictingResponses().finish({"a.jsonl": with_answers}, Context()))
+    expected = [(i, j) for i, j, _ in expected if with_answers[i][16:32] != with_answers[j][16:32]]
+    assert [(f.location.line, f.related[0].location.line) for f in conflicts] == [(i + 1, j + 1) for i, j in expected]
+    assert 0 < len(conflicts) < len(found)
