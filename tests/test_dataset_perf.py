@@ -69,7 +69,8 @@ def test_whitespace_table_is_what_str_split_splits_on() -> None:
 HOSTILE_TEXTS = [
     "Hello   world", "  hello world  ", "hello\tworld\n\n", "hello\x1cworld\x1d\x1e\x1f!", "\x85\xa0nbsp\xa0here",
     "ideographic\u3000space\u2028line\u2029para\u202f\u205f\u1680\u2000\u200a end", "",
-    "   ", "\n", "\u00e9t\u00e9 \u00c9T\u00c9 caf\u00e9", "\u4f60\u597d\uff0c\u4e16\u754c\u3002\u8fd9\u662f\u4e00\u4e2a\u5f88\u957f\u7684\u53e5\u5b50\u6ca1\u6709\u7a7a\u683c" * 3,
+    "   ", "\n", "\u00e9t\u00e9 \u00c9T\u00c9 caf\u00e9",
+    "\u4f60\u597d\uff0c\u4e16\u754c\u3002\u8fd9\u662f\u4e00\u4e2a\u5f88\u957f\u7684\u53e5\u5b50\u6ca1\u6709\u7a7a\u683c" * 3,
     "emoji \U0001f600\U0001f680 and \u2014 dashes \u2019quotes\u201d", "a" * 16, "b" * 17, "c" * 32, "d" * 33, "e" * 100,
     "x" * 8 + " " + "y" * 9 + " " + "z" * 24, "lone \ud800 surrogate \udfff here", "tabs\t\tand\r\nnewlines",
     "word.word,word;word:word!word?word(word)word[word]word{word}word\"word'word`word~word",
@@ -81,8 +82,8 @@ def _hostile_rows(seed: int = 0) -> list[dict]:
     rng = random.Random(seed)
     rows: list[dict] = []
     for i in range(300):
-        pick = [rng.choice(HOSTILE_TEXTS) + (" filler words to pass the minimum of eight words" if rng.random() < .5 else "")
-                for _ in range(4)]
+        filler = " filler words to pass the minimum of eight words"
+        pick = [rng.choice(HOSTILE_TEXTS) + (filler if rng.random() < .5 else "") for _ in range(4)]
         kind = i % 6
         if kind == 0:
             rows.append({"instruction": pick[0], "input": pick[1], "output": pick[2]})
@@ -101,8 +102,10 @@ def _hostile_rows(seed: int = 0) -> list[dict]:
             rows.append({"conversations": [{"from": "human", "value": pick[0]}, {"from": "gpt", "value": pick[1]},
                                            {"from": "human", "value": pick[2]}, {"from": "gpt", "value": pick[3]}]})
     rows.append({"messages": []})  # no turns at all
-    rows.append({"messages": [{"role": "user", "content": [{"type": "text", "text": "multi  part"}, {"type": "text", "text": " content"}]},
-                              {"role": "assistant", "content": None, "tool_calls": [{"id": "1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}]})
+    call = {"id": "1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    rows.append({"messages": [
+        {"role": "user", "content": [{"type": "text", "text": "multi  part"}, {"type": "text", "text": " content"}]},
+        {"role": "assistant", "content": None, "tool_calls": [call]}]})
     return rows
 
 

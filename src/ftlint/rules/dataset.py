@@ -470,9 +470,9 @@ def _shingle_hashes(words: list[bytes]) -> list[int]:
 
 
 def _shingle_hashes_batch(buf: bytes, starts: Any, ends: Any) -> Any:
-    """`_shingle_hashes` of all words of a buffer at once: word i is buf[starts[i]:ends[i]], and
-    `buf` ends with at least 16 word breaks (spaces); the result has one hash per word position (3-grams that run past a text are dropped by the
-    caller)."""
+    """`_shingle_hashes` of all words of a buffer at once. Word i is buf[starts[i]:ends[i]], and
+    `buf` ends with at least 16 word breaks (spaces). The result has one hash per word position;
+    the caller drops the 3-grams that run past the end of an example."""
     import numpy as np
 
     u64 = np.uint64
