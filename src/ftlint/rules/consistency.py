@@ -4,17 +4,57 @@ from __future__ import annotations
 
 import re
 from difflib import SequenceMatcher
-from typing import Iterator
+from itertools import chain, compress, filterfalse, repeat
+from operator import is_not
+from typing import Iterable, Iterator
 
 from ..findings import Finding, Severity
 from ..formats import Example, Turn
 from ..rule import Context, Rule
+from ._batch import CTRL, MOJI, batch_view
 
 CHAT_FORMATS = ("openai", "sharegpt", "kto", "preference")
 
 
 def _norm(turn: Turn) -> str:
     return " ".join(turn.lower.split())
+
+
+# Batch versions (`check_batch`) find the examples that may have a finding with C-speed scans
+# over the whole batch (see `_batch`) and run the reference `check` on those only, so their
+# findings are exactly `check`'s. Every prefilter below is a necessary condition of a finding.
+
+def _check_some(rule: Rule, examples: list[Example], chosen: Iterable[int], ctx: Context) -> list[Finding]:
+    out: list[Finding] = []
+    for i in chosen:
+        out.extend(rule.check(examples[i], ctx))
+    return out
+
+
+_MEMO_MAX = 4096
+
+
+class _SignatureRule(Rule):
+    """A structural rule whose verdict (findings or none) depends only on each turn's role and
+    whether it is a tool call: one example per distinct signature is checked, and the
+    signatures found clean are remembered."""
+
+    def check_batch(self, examples: list[Example], ctx: Context) -> list[Finding]:
+        if not examples:
+            return []
+        sigs = batch_view(examples).sigs
+        clean: dict = self.__dict__.setdefault("_clean", {})
+        verdicts = list(map(clean.get, sigs))
+        if verdicts.count(True) == len(verdicts):
+            return []
+        out: list[Finding] = []
+        for i in compress(range(len(examples)), map(is_not, verdicts, repeat(True))):
+            found = list(self.check(examples[i], ctx))
+            if len(clean) >= _MEMO_MAX:
+                clean.clear()
+            clean[sigs[i]] = not found
+            out.extend(found)
+        return out
 
 
 class EmptyContent(Rule):
@@ -47,6 +87,12 @@ class EmptyContent(Rule):
     severity = Severity.ERROR
     tags = ("consistency",)
 
+    def check_batch(self, examples: list[Example], ctx: Context) -> list[Finding]:
+        if not examples:
+            return []
+        view = batch_view(examples)
+        return _check_some(self, examples, view.owners(view.blank_turns()), ctx)
+
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
         record = example.record
         for turn in example.all_turns():
@@ -60,7 +106,7 @@ class EmptyContent(Rule):
                 yield self.finding(record, turn.pointer, f"{what} is empty.")
 
 
-class UnknownRole(Rule):
+class UnknownRole(_SignatureRule):
     """A message has a role that no chat template knows.
 
     ## What it does
@@ -98,7 +144,7 @@ class UnknownRole(Rule):
                                    f"Unknown role `{turn.raw_role}` (expected one of {known}).")
 
 
-class SystemNotFirst(Rule):
+class SystemNotFirst(_SignatureRule):
     """A system message appears after the first turn.
 
     ## What it does
@@ -135,7 +181,7 @@ class SystemNotFirst(Rule):
                                    f"System message at position {i + 1}; it must be the first message.")
 
 
-class RolesNotAlternating(Rule):
+class RolesNotAlternating(_SignatureRule):
     """User and assistant turns do not alternate, or the conversation starts with the assistant.
 
     ## What it does
@@ -194,7 +240,7 @@ def _is_call(turn: Turn) -> bool:
     return bool(turn.tool_calls) or turn.is_tool_call
 
 
-class NoAssistantTurn(Rule):
+class NoAssistantTurn(_SignatureRule):
     """A conversation has no assistant turn, so there is nothing to train on.
 
     ## What it does
@@ -230,7 +276,7 @@ class NoAssistantTurn(Rule):
             yield self.finding(example.record, key, "Conversation has no assistant turn; it trains on nothing.")
 
 
-class LastTurnNotAssistant(Rule):
+class LastTurnNotAssistant(_SignatureRule):
     """The conversation ends with a turn that is not the assistant's.
 
     ## What it does
@@ -272,7 +318,7 @@ class LastTurnNotAssistant(Rule):
                                f"Conversation ends with a `{last.raw_role}` turn; the last turn should be the assistant's.")
 
 
-class ToolReplyWithoutCall(Rule):
+class ToolReplyWithoutCall(_SignatureRule):
     """A tool reply appears without a preceding assistant tool call.
 
     ## What it does
@@ -355,6 +401,118 @@ class ResponseEchoesPrompt(Rule):
                 if verdict:
                     yield self.finding(example.record, turn.pointer, f"Response {verdict} the prompt.")
 
+    def check_batch(self, examples: list[Example], ctx: Context) -> list[Finding]:
+        if not examples:
+            return []
+        view = batch_view(examples)
+        sigs = view.sigs
+        pairs_of: dict = self.__dict__.setdefault("_pairs", {})
+        chosen: list[int] = []
+        fast = None
+        for i, sig in enumerate(sigs):
+            pairs = pairs_of.get(sig)
+            if pairs is None:
+                if len(pairs_of) >= _MEMO_MAX:
+                    pairs_of.clear()
+                pairs = pairs_of[sig] = _echo_pairs(sig)
+            if not pairs:
+                continue
+            if fast is None:
+                view.groups()
+                fast, irregular, start = view.ascii, view.irregular, view.starts
+            base = start[i]
+            turns = examples[i].turns
+            for u, a in pairs:
+                pu, pa = base + u, base + a
+                if fast[pu] and fast[pa] and pu not in irregular and pa not in irregular:
+                    maybe = self._may_echo_ascii(view, pu, pa)
+                else:
+                    maybe = self._may_echo(turns[u], turns[a])
+                if maybe:
+                    chosen.append(i)
+                    break
+        return _check_some(self, examples, chosen, ctx)
+
+    def _may_echo_ascii(self, view, prompt: int, response: int) -> bool:
+        """`_may_echo` for two ASCII turns whose only whitespace is ' ' and '\\n', read from the
+        batch projection, which for them is exactly their lower-case text."""
+        pgroup, pk = view.locate(prompt)
+        rgroup, rk = view.locate(response)
+        pproj, rproj = pgroup.proj, rgroup.proj
+        ps, pe = pgroup.starts[pk], pgroup.starts[pk + 1] - 1
+        rs, re_ = rgroup.starts[rk], rgroup.starts[rk + 1] - 1
+        phi, rhi = pe - ps, re_ - rs
+        if rhi >= phi:
+            rspace = rproj.count(b" ", rs, re_) + rproj.count(b"\n", rs, re_)
+            rlo = rhi - rspace
+            if rlo == 0 or rlo > 1.25 * phi:
+                return False
+            plo = phi - pproj.count(b" ", ps, pe) - pproj.count(b"\n", ps, pe)
+        else:
+            plo = phi - pproj.count(b" ", ps, pe) - pproj.count(b"\n", ps, pe)
+            if plo == 0 or rhi < 0.5 * plo:
+                return False
+            rspace = rproj.count(b" ", rs, re_) + rproj.count(b"\n", rs, re_)
+            rlo = rhi - rspace
+        target = self._target(plo, phi, rlo, rhi, rspace + 1)
+        if target is None:
+            return False
+        if target == 0:
+            return True
+        return _probe(pproj[ps:pe], rproj[rs:re_], target)
+
+    def _target(self, plo: int, phi: int, rlo: int, rhi: int, rwords: int) -> float | None:
+        """From bounds on the normalised lengths (and the response's word count): None when no
+        verdict is possible, else how many response words missing from the prompt rule every
+        verdict out (0: none can)."""
+        if plo == 0 or rlo == 0:
+            return None  # a normalised text is empty
+        threshold, min_chars = self.options["threshold"], self.options["min_chars"]
+        # identical (equal lengths) or copied (len(r) >= min_chars and >= half of len(p), r in p)
+        copied = (rlo <= phi and plo <= rhi) or (rhi >= min_chars and rhi >= 0.5 * plo and rlo <= phi)
+        # nearly identical: the length window, then SequenceMatcher.ratio() >= threshold, which is
+        # at most 2 * min(len) / (len(p) + len(r)) (matching characters <= the shorter length)
+        near = rhi >= min_chars and plo < 5000 and rhi / plo >= 0.8 and rlo / phi <= 1.25
+        if near:
+            if rhi < plo:
+                near = 2.0 * rhi / (plo + rhi) >= threshold
+            elif phi < rlo:
+                near = 2.0 * phi / (phi + rlo) >= threshold
+        if not (copied or near):
+            return None
+        # One response word that is not even a substring of the prompt rules out "identical"
+        # and "copied" (every word of r would lie inside p). "Nearly identical" needs
+        # |words(p) & words(r)| >= threshold * |words(r)|: impossible once more than
+        # (1 - threshold) * |words(r)| words are missing (with a margin of one).
+        if not near:
+            return 1.0
+        if not 0.0 <= threshold <= 1.0:
+            return 0.0
+        return max(1.0, (1.0 - threshold) * rwords + 1.0)
+
+    def _may_echo(self, prompt: Turn, response: Turn) -> bool:
+        """False only when `_echo` is certain to return None, proved from bounds on the lengths
+        of the normalised texts and from words of the response missing from the prompt."""
+        ptext, rtext = prompt.text, response.text
+        phi, rhi = _norm_upper(ptext), _norm_upper(rtext)
+        # The lower bound of the longer text first: it alone often rules the pair out.
+        if rhi >= phi:
+            rlo, rwords = _norm_lower(rtext)
+            if rlo == 0 or rlo > 1.25 * phi:
+                return False
+            plo, _ = _norm_lower(ptext)
+        else:
+            plo, _ = _norm_lower(ptext)
+            if plo == 0 or rhi < 0.5 * plo:
+                return False
+            rlo, rwords = _norm_lower(rtext)
+        target = self._target(plo, phi, rlo, rhi, rwords)
+        if target is None:
+            return False
+        if target == 0:
+            return True
+        return _probe(prompt.lower, response.lower, target)
+
     def _echo(self, prompt: Turn, response: Turn) -> str | None:
         p, r = _norm(prompt), _norm(response)
         if not r or not p:
@@ -372,6 +530,68 @@ class ResponseEchoesPrompt(Rule):
             if m.quick_ratio() >= self.options["threshold"] and m.ratio() >= self.options["threshold"]:
                 return "is nearly identical to"
         return None
+
+
+def _echo_pairs(sig: tuple) -> tuple[tuple[int, int], ...]:
+    """(user, assistant) turn positions that `ResponseEchoesPrompt.check` compares, from the
+    role signature."""
+    pairs = []
+    prev_user = None
+    for j, code in enumerate(sig):
+        if code == "|":  # preference `rejected` turns follow
+            break
+        if code == "user":
+            prev_user = j
+        elif code == "assistant" and prev_user is not None:  # "assistant*" is a tool call
+            pairs.append((prev_user, j))
+    return tuple(pairs)
+
+
+_ASCII_SPACE = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
+
+
+# Bounds on len(" ".join(text.lower().split())) without splitting. lower() keeps every
+# character's length and whitespace-ness except U+0130 (two characters), so the normalised
+# length is the non-space count plus one per gap between words: at least the non-space count
+# (exactly 0 for a blank text), at most len(text.lower()); the words are at most spaces + 1.
+
+def _norm_upper(text: str) -> int:
+    return len(text) if text.isascii() else len(text) + text.count("\u0130")
+
+
+def _norm_lower(text: str) -> tuple[int, int]:
+    """(a lower bound of the normalised length, an upper bound of the number of words)."""
+    if text.isascii():
+        solid = len(text.encode("ascii").translate(None, _ASCII_SPACE))
+        return solid, len(text) - solid + 1
+    flat = text
+    if not flat.isprintable():  # printable: ' ' is the only whitespace
+        flat = flat.replace("\n", " ").replace("\t", " ").replace("\r", " ")
+        if not flat.isprintable():  # other whitespace or invisible characters: measure exactly
+            words = text.split()
+            return (len(" ".join(words)) + text.count("\u0130") if words else 0), len(words)
+    spaces = flat.count(" ")
+    return len(text) + text.count("\u0130") - spaces, spaces + 1
+
+
+def _long_word(word: str | bytes) -> bool:
+    return len(word) > 3
+
+
+def _probe(prompt: str | bytes, response: str | bytes, target: float) -> bool:
+    """False when at least `target` distinct words of the (lower-case) response are not
+    substrings of the (lower-case) prompt, looking at the first few words only."""
+    probes = int(target * 2) + 4
+    words = response.split(None, probes)
+    del words[probes:]  # the unsplit rest
+    missing: set = set()
+    # Long words first: short ones are usually inside some word of the prompt.
+    for word in chain(filter(_long_word, words), filterfalse(_long_word, words)):
+        if word not in prompt and word not in missing:
+            missing.add(word)
+            if len(missing) >= target:
+                return False
+    return True
 
 
 _FENCE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.S)
@@ -414,6 +634,26 @@ class UnfilledPlaceholder(Rule):
     severity = Severity.WARNING
     tags = ("consistency", "template")
     precision = "medium"
+
+    def check_batch(self, examples: list[Example], ctx: Context) -> list[Finding]:
+        """`check`'s substring prefilter, evaluated on the batch projection: only turns holding
+        `{`, `[` or `<` (memchr scans) can pass it."""
+        if not examples:
+            return []
+        view = batch_view(examples)
+        chosen: set[int] = set()
+        for _, group in view.groups():
+            hit = set(group.hits(b"{")) | set(group.hits(b"[")) | set(group.hits(b"<"))
+            if not hit:
+                continue
+            special = view.special
+            for k in hit:
+                seg = group.segment(k)
+                if group.flat[k] in special or b"{{" in seg or b"${" in seg or (b"[" in seg or b"<" in seg) and (
+                        b"insert" in seg or b"your" in seg or b"placeholder" in seg or b"todo" in seg
+                        or b"fill in" in seg):
+                    chosen.add(view.owner(group.flat[k]))
+        return _check_some(self, examples, sorted(chosen), ctx)
 
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
         for turn in example.all_turns():
@@ -470,6 +710,20 @@ class TemplateTokenInContent(Rule):
     severity = Severity.ERROR
     tags = ("consistency", "template")
 
+    def check_batch(self, examples: list[Example], ctx: Context) -> list[Finding]:
+        """Every marker starts with `<` or `[`: the regex runs only on turns holding one."""
+        if not examples:
+            return []
+        view = batch_view(examples)
+        texts = view.texts
+        chosen: set[int] = set()
+        for _, group in view.groups():
+            for k in set(group.hits(b"<")) | set(group.hits(b"[")):
+                owner = view.owner(group.flat[k])
+                if owner not in chosen and _SPECIAL.search(texts[group.flat[k]]):
+                    chosen.add(owner)
+        return _check_some(self, examples, sorted(chosen), ctx)
+
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
         for turn in example.all_turns():
             text = turn.text
@@ -481,6 +735,7 @@ class TemplateTokenInContent(Rule):
                                    f"Chat-template marker `{m.group(0).strip()}` inside {turn.role} content.")
 
 
+_CTRL_BYTE, _MOJI_BYTE = bytes((CTRL,)), bytes((MOJI,))
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
 _MOJIBAKE = re.compile(r"Ã[\x80-\xbf]|Ã[©¨¢ª«®¯°±³´µ¶·¸¹º»¼½¾¿¡]|â€[™œ\x9d˜¦“”]|Â[\xa0-\xbf]|ï»¿")
 
@@ -515,6 +770,19 @@ class ControlCharsOrMojibake(Rule):
     severity = Severity.WARNING
     tags = ("consistency", "encoding")
 
+    def check_batch(self, examples: list[Example], ctx: Context) -> list[Finding]:
+        """A control character (other than tab and newline) is a CTRL byte of the projection,
+        U+FFFD is found in the joined text, and every mojibake pattern starts with a MOJI byte."""
+        if not examples:
+            return []
+        view = batch_view(examples)
+        turns = set(view.marked("\ufffd"))
+        for _, group in view.groups():
+            for k in chain(group.hits(_CTRL_BYTE), group.hits(_MOJI_BYTE)):
+                turns.add(group.flat[k])
+        chosen = view.owners(turns)
+        return _check_some(self, examples, sorted(chosen), ctx)
+
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
         for turn in example.all_turns():
             text = turn.text
@@ -538,6 +806,8 @@ _REFUSAL_SOURCE = (
     r"|\bi (?:cannot|can't) (?:fulfil|fulfill|comply with) (?:this|that|your) request\b"
     r"|\bmy knowledge cutoff\b"
 )
+# One literal of each alternative above ("as an ai" and "an ai" share one).
+_REFUSAL_NEEDLES = (b"an ai", b"language model", b"sorry", b" request", b"knowledge cutoff")
 _REFUSAL = re.compile(_REFUSAL_SOURCE)
 _REFUSAL_ANY_CASE = re.compile(_REFUSAL_SOURCE, re.I)
 
@@ -573,6 +843,22 @@ class RefusalBoilerplate(Rule):
     severity = Severity.WARNING
     tags = ("consistency", "quality")
     precision = "medium"
+
+    def check_batch(self, examples: list[Example], ctx: Context) -> list[Finding]:
+        """Every alternative of the pattern contains one of `_REFUSAL_NEEDLES`; they are searched
+        in the projection of the answers (which equals their lower-case text on ASCII)."""
+        if not examples:
+            return []
+        view = batch_view(examples)
+        turns: set[int] = set()
+        for answer, group in view.groups():
+            if answer:
+                for needle in _REFUSAL_NEEDLES:
+                    turns.update(map(group.flat.__getitem__, group.hits(needle)))
+                if view.special:
+                    answers = set(group.flat)
+                    turns.update(t for t in view.special if t in answers)
+        return _check_some(self, examples, view.owners(turns), ctx)
 
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
         for turn in example.turns:
