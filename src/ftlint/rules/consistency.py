@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from difflib import SequenceMatcher
-from itertools import chain, compress, filterfalse, repeat
+from itertools import chain, compress, repeat
 from operator import is_not
 from typing import Iterable, Iterator
 
@@ -408,7 +408,7 @@ class ResponseEchoesPrompt(Rule):
         sigs = view.sigs
         pairs_of: dict = self.__dict__.setdefault("_pairs", {})
         chosen: list[int] = []
-        fast = None
+        special = None
         for i, sig in enumerate(sigs):
             pairs = pairs_of.get(sig)
             if pairs is None:
@@ -417,49 +417,59 @@ class ResponseEchoesPrompt(Rule):
                 pairs = pairs_of[sig] = _echo_pairs(sig)
             if not pairs:
                 continue
-            if fast is None:
+            if special is None:
                 view.groups()
-                fast, irregular, start = view.ascii, view.irregular, view.starts
-            base = start[i]
+                special = view.special
+            base = view.starts[i]
             turns = examples[i].turns
             for u, a in pairs:
                 pu, pa = base + u, base + a
-                if fast[pu] and fast[pa] and pu not in irregular and pa not in irregular:
-                    maybe = self._may_echo_ascii(view, pu, pa)
-                else:
+                if pu in special or pa in special:
                     maybe = self._may_echo(turns[u], turns[a])
+                else:
+                    maybe = self._may_echo_projected(view, pu, pa, turns[u], turns[a])
                 if maybe:
                     chosen.append(i)
                     break
         return _check_some(self, examples, chosen, ctx)
 
-    def _may_echo_ascii(self, view, prompt: int, response: int) -> bool:
-        """`_may_echo` for two ASCII turns whose only whitespace is ' ' and '\\n', read from the
-        batch projection, which for them is exactly their lower-case text."""
+    def _may_echo_projected(self, view, prompt: int, response: int, pturn: Turn, rturn: Turn) -> bool:
+        """`_may_echo` with the lengths read from the batch projection (one byte per character;
+        every whitespace character is one of `_SPACE_LIKE` there). For ASCII turns without
+        control characters the projection is exactly the lower-case text, so the words are
+        probed there too."""
         pgroup, pk = view.locate(prompt)
         rgroup, rk = view.locate(response)
-        pproj, rproj = pgroup.proj, rgroup.proj
         ps, pe = pgroup.starts[pk], pgroup.starts[pk + 1] - 1
         rs, re_ = rgroup.starts[rk], rgroup.starts[rk + 1] - 1
         phi, rhi = pe - ps, re_ - rs
-        if rhi >= phi:
-            rspace = rproj.count(b" ", rs, re_) + rproj.count(b"\n", rs, re_)
-            rlo = rhi - rspace
-            if rlo == 0 or rlo > 1.25 * phi:
+        if phi == 0 or rhi == 0:
+            return False
+        # A lower bound here is not exact (`?` may be a letter), so 0 does not mean blank; but a
+        # blank text has no verdict, so 1 is a lower bound wherever a verdict is possible.
+        if rhi >= phi:  # the longer text's bound first: it alone often rules the pair out
+            rseg = rgroup.proj[rs:re_]
+            rlo = max(1, len(rseg.translate(None, _SPACE_LIKE)))
+            if rlo > 1.25 * phi:
                 return False
-            plo = phi - pproj.count(b" ", ps, pe) - pproj.count(b"\n", ps, pe)
+            pseg = pgroup.proj[ps:pe]
+            plo = max(1, len(pseg.translate(None, _SPACE_LIKE)))
         else:
-            plo = phi - pproj.count(b" ", ps, pe) - pproj.count(b"\n", ps, pe)
-            if plo == 0 or rhi < 0.5 * plo:
+            pseg = pgroup.proj[ps:pe]
+            plo = max(1, len(pseg.translate(None, _SPACE_LIKE)))
+            if rhi < 0.5 * plo:
                 return False
-            rspace = rproj.count(b" ", rs, re_) + rproj.count(b"\n", rs, re_)
-            rlo = rhi - rspace
-        target = self._target(plo, phi, rlo, rhi, rspace + 1)
+            rseg = rgroup.proj[rs:re_]
+            rlo = max(1, len(rseg.translate(None, _SPACE_LIKE)))
+        target = self._target(plo, phi, rlo, rhi, rhi - rlo + 1)
         if target is None:
             return False
         if target == 0:
             return True
-        return _probe(pproj[ps:pe], rproj[rs:re_], target)
+        ascii_ = view.ascii
+        if ascii_[prompt] and ascii_[response] and b"\x00" not in pseg and b"\x00" not in rseg:
+            return _probe(pseg, rseg, target)
+        return _probe(pturn.lower, rturn.lower, target)
 
     def _target(self, plo: int, phi: int, rlo: int, rhi: int, rwords: int) -> float | None:
         """From bounds on the normalised lengths (and the response's word count): None when no
@@ -548,6 +558,8 @@ def _echo_pairs(sig: tuple) -> tuple[tuple[int, int], ...]:
 
 
 _ASCII_SPACE = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
+# What whitespace becomes in the batch projection (see `_batch`): itself, CTRL, NBSP or `?`.
+_SPACE_LIKE = b" \t\n\r\x00\xa0?"
 
 
 # Bounds on len(" ".join(text.lower().split())) without splitting. lower() keeps every
@@ -574,10 +586,6 @@ def _norm_lower(text: str) -> tuple[int, int]:
     return len(text) + text.count("\u0130") - spaces, spaces + 1
 
 
-def _long_word(word: str | bytes) -> bool:
-    return len(word) > 3
-
-
 def _probe(prompt: str | bytes, response: str | bytes, target: float) -> bool:
     """False when at least `target` distinct words of the (lower-case) response are not
     substrings of the (lower-case) prompt, looking at the first few words only."""
@@ -585,8 +593,15 @@ def _probe(prompt: str | bytes, response: str | bytes, target: float) -> bool:
     words = response.split(None, probes)
     del words[probes:]  # the unsplit rest
     missing: set = set()
-    # Long words first: short ones are usually inside some word of the prompt.
-    for word in chain(filter(_long_word, words), filterfalse(_long_word, words)):
+    short = []
+    for word in words:  # long words first: short ones are usually inside some prompt word
+        if len(word) < 4:
+            short.append(word)
+        elif word not in prompt and word not in missing:
+            missing.add(word)
+            if len(missing) >= target:
+                return False
+    for word in short:
         if word not in prompt and word not in missing:
             missing.add(word)
             if len(missing) >= target:
