@@ -28,6 +28,7 @@ from ..jsonschemas import ValidatorCache, inner_span, locate_in_string, parse_js
 from ..locate import join_pointer, split_pointer
 from ..records import Record
 from ..rule import Context, Rule, fingerprint, record_digest
+from ._batch import batch_view
 
 
 # --------------------------------------------------------------------------------------------
@@ -552,10 +553,24 @@ def _has_tool_content(example: Example) -> bool:
     return False
 
 
+class _ToolRule(Rule):
+    """A rule with nothing to say about records without tool content: its batch version runs
+    `check` only on the examples that `BatchView.tool_candidates` names (a superset of those
+    `_has_tool_content` accepts, found with C-level passes over the whole batch)."""
+
+    def check_batch(self, examples: list[Example], ctx: Context) -> list[Finding]:
+        if not examples:
+            return []
+        out: list[Finding] = []
+        for i in batch_view(examples).tool_candidates(examples):
+            out.extend(self.check(examples[i], ctx))
+        return out
+
+
 # --------------------------------------------------------------------------------------------
 # Rules
 # --------------------------------------------------------------------------------------------
-class InvalidToolCall(Rule):
+class InvalidToolCall(_ToolRule):
     """A tool call is not well-formed (not JSON, no name, or arguments that are not an object).
 
     ## What it does
@@ -600,7 +615,7 @@ class InvalidToolCall(Rule):
                 yield _finding(self, record, loc, f"Invalid tool call: {msg}.", c.anchor.key())
 
 
-class UndeclaredTool(Rule):
+class UndeclaredTool(_ToolRule):
     """A tool call names a tool that the record does not declare.
 
     ## What it does
@@ -649,7 +664,7 @@ class UndeclaredTool(Rule):
             yield _finding(self, record, c.anchor.locate(record, c.name_rel), msg, c.anchor.key(c.name_rel))
 
 
-class ToolArgumentsSchemaViolation(Rule):
+class ToolArgumentsSchemaViolation(_ToolRule):
     """A tool call's arguments do not validate against the tool's declared parameter schema.
 
     ## What it does
@@ -705,7 +720,7 @@ class ToolArgumentsSchemaViolation(Rule):
                                properties={"json_path": v.path, "keyword": v.keyword, "tool": c.name})
 
 
-class ToolCallIdMismatch(Rule):
+class ToolCallIdMismatch(_ToolRule):
     """A tool reply's `tool_call_id` does not match a call of the turn before it.
 
     ## What it does
@@ -814,7 +829,7 @@ def _index_of(pointer: str) -> int:
     return int(tail) if tail.isdigit() else -1
 
 
-class MalformedToolSchema(Rule):
+class MalformedToolSchema(_ToolRule):
     """A declared tool is malformed (no name, a duplicate name, or an invalid parameter schema).
 
     ## What it does
@@ -863,7 +878,7 @@ class MalformedToolSchema(Rule):
                                anchor.key(rel))
 
 
-class NonstandardToolSchema(Rule):
+class NonstandardToolSchema(_ToolRule):
     """A declared tool uses a non-standard schema dialect (Python type names, outer `required`).
 
     ## What it does
