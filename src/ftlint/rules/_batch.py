@@ -27,10 +27,9 @@ if TYPE_CHECKING:
     from ..formats import Example
 
 KEY = "ftlint.batch_view"
-SEP = " "  # between turns in a joined buffer: a space, so a byte search for a control hits no separator
-SEP_B = SEP.encode()
 MARKS = ("\u0130", "\u212a", "\ufffd")  # projected to `?` but needed: see `BatchView.marked`
 
+SPACE_RAW = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0?"  # whitespace up to U+00FF, and `?`
 CTRL = 0x00  # projection of C0 controls other than \t \n \r, DEL, and C1 controls
 MOJI = 0x01  # projection of Â Ã â ï, the first characters of every mojibake pattern
 
@@ -53,18 +52,18 @@ _CALL_SUFFIX = ("", "*")
 
 class Group:
     """Turns of one kind joined into one projection `proj` (bytes). Local turn k spans
-    [starts[k], starts[k + 1] - 1) and is turn `flat[k]` of the batch."""
+    [starts[k], starts[k + 1]) and is turn `flat[k]` of the batch."""
 
     __slots__ = ("flat", "starts", "proj")
 
     def __init__(self, flat: list[int], encoded: list[bytes]) -> None:
         self.flat = flat
-        self.starts = list(accumulate(map(add, map(len, encoded), repeat(len(SEP))), initial=0))
-        self.proj = SEP_B.join(encoded).translate(TABLE)
+        self.starts = list(accumulate(map(len, encoded), initial=0))
+        self.proj = b"".join(encoded).translate(TABLE)
 
     def hits(self, needle: bytes) -> Iterator[int]:
-        """Local turns whose projection contains `needle`, each once (a match across the
-        separator may name the turn before it, which is harmless for a prefilter)."""
+        """Local turns whose projection contains `needle`, each once (a match running into
+        the next turn names the first, which is harmless for a prefilter)."""
         find = self.proj.find
         starts = self.starts
         i = find(needle)
@@ -74,14 +73,15 @@ class Group:
             i = find(needle, starts[k + 1])
 
     def segment(self, k: int) -> bytes:
-        return self.proj[self.starts[k]:self.starts[k + 1] - 1]
+        return self.proj[self.starts[k]:self.starts[k + 1]]
 
 
 class BatchView:
     """What the batch rules share. Built by `batch_view`; methods take the same `examples`."""
 
     __slots__ = ("n", "_rest", "flat", "starts", "nturns", "roles", "_tool_calls", "_sigs", "_texts",
-                 "_groups", "answer", "_rank", "_ascii", "_irregular", "_marks", "_tool_candidates")
+                 "_groups", "answer", "_rank", "_encoded", "_solid", "_ascii", "_irregular", "_marks",
+                 "_tool_candidates")
 
     def __init__(self, examples: list["Example"]) -> None:
         self.n = len(examples)
@@ -105,6 +105,8 @@ class BatchView:
         self._groups: list[tuple[bool, Group]] | None = None
         self.answer: list[bool] = []
         self._rank: list[int] = []
+        self._encoded: list[bytes] = []
+        self._solid: list[int] | None = None
         self._ascii: list[bool] | None = None
         self._irregular: set[int] | None = None
         self._marks: dict[str, set[int]] | None = None
@@ -186,6 +188,7 @@ class BatchView:
                 if idx:
                     out.append((want, Group(idx, list(map(encoded.__getitem__, idx)))))
             self.answer = answer
+            self._encoded = encoded
             self._rank = list(accumulate(answer))  # answers up to and including each flat turn
             self._groups = out
         return self._groups
@@ -196,6 +199,21 @@ class BatchView:
         if self.answer[flat_index]:
             return self._groups[0][1], answers - 1
         return self._groups[-1][1], flat_index - answers
+
+    @property
+    def lengths(self) -> list[int]:
+        """Length of every flat turn's text (= of its projection)."""
+        self.groups()
+        return list(map(len, self._encoded))
+
+    @property
+    def solid(self) -> list[int]:
+        """Per flat turn, a lower bound of its non-whitespace characters: the characters whose
+        latin-1 projection is not whitespace or `?` (where any other character went)."""
+        if self._solid is None:
+            self.groups()
+            self._solid = list(map(len, map(bytes.translate, self._encoded, repeat(None), repeat(SPACE_RAW))))
+        return self._solid
 
     @property
     def ascii(self) -> list[bool]:
@@ -224,8 +242,8 @@ class BatchView:
             wide = list(compress(range(len(texts)), map(not_, map(str.isascii, texts))))
             marks: dict[str, set[int]] = {c: set() for c in MARKS}
             if wide:
-                joined = SEP.join(map(texts.__getitem__, wide))
-                starts = list(accumulate(map(add, map(len, map(texts.__getitem__, wide)), repeat(len(SEP))), initial=0))
+                joined = "".join(map(texts.__getitem__, wide))
+                starts = list(accumulate(map(len, map(texts.__getitem__, wide)), initial=0))
                 for c in MARKS:
                     i = joined.find(c)
                     while i >= 0:

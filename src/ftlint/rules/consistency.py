@@ -409,6 +409,7 @@ class ResponseEchoesPrompt(Rule):
         pairs_of: dict = self.__dict__.setdefault("_pairs", {})
         chosen: list[int] = []
         special = None
+        threshold, min_chars = self.options["threshold"], self.options["min_chars"]
         for i, sig in enumerate(sigs):
             pairs = pairs_of.get(sig)
             if pairs is None:
@@ -418,57 +419,57 @@ class ResponseEchoesPrompt(Rule):
             if not pairs:
                 continue
             if special is None:
-                view.groups()
-                special = view.special
-            base = view.starts[i]
+                special, size, solid, starts = view.special, view.lengths, view.solid, view.starts
+            base = starts[i]
             turns = examples[i].turns
             for u, a in pairs:
                 pu, pa = base + u, base + a
-                if pu in special or pa in special:
-                    maybe = self._may_echo(turns[u], turns[a])
-                else:
-                    maybe = self._may_echo_projected(view, pu, pa, turns[u], turns[a])
-                if maybe:
-                    chosen.append(i)
-                    break
+                # Bounds on the normalised lengths: at most the length (no U+0130, see
+                # `special`), at least the non-space characters (or 1: a blank text has no
+                # verdict). Most pairs end here, on a few list lookups.
+                phi, rhi = size[pu], size[pa]
+                plo, rlo = solid[pu] or 1, solid[pa] or 1
+                if phi and rhi and (
+                        rlo <= phi and (plo <= rhi or rhi >= min_chars and rhi >= 0.5 * plo)  # identical or copied
+                        or rhi >= min_chars and plo < 5000 and rhi / plo >= 0.8 and rlo / phi <= 1.25):  # near
+                    if pu in special or pa in special:
+                        maybe = self._may_echo(turns[u], turns[a])
+                    else:
+                        maybe = self._may_echo_projected(view, pu, pa, turns[u], turns[a], plo, phi, rlo, rhi)
+                    if maybe:
+                        chosen.append(i)
+                        break
         return _check_some(self, examples, chosen, ctx)
 
-    def _may_echo_projected(self, view, prompt: int, response: int, pturn: Turn, rturn: Turn) -> bool:
-        """`_may_echo` with the lengths read from the batch projection (one byte per character;
-        every whitespace character is one of `_SPACE_LIKE` there). For ASCII turns without
-        control characters the projection is exactly the lower-case text, so the words are
-        probed there too."""
-        pgroup, pk = view.locate(prompt)
-        rgroup, rk = view.locate(response)
-        ps, pe = pgroup.starts[pk], pgroup.starts[pk + 1] - 1
-        rs, re_ = rgroup.starts[rk], rgroup.starts[rk + 1] - 1
-        phi, rhi = pe - ps, re_ - rs
-        if phi == 0 or rhi == 0:
-            return False
-        # A lower bound here is not exact (`?` may be a letter), so 0 does not mean blank; but a
-        # blank text has no verdict, so 1 is a lower bound wherever a verdict is possible.
-        if rhi >= phi:  # the longer text's bound first: it alone often rules the pair out
-            rseg = rgroup.proj[rs:re_]
-            rlo = max(1, len(rseg.translate(None, _SPACE_LIKE)))
-            if rlo > 1.25 * phi:
-                return False
-            pseg = pgroup.proj[ps:pe]
-            plo = max(1, len(pseg.translate(None, _SPACE_LIKE)))
+    def _may_echo_projected(self, view, prompt: int, response: int, pturn: Turn, rturn: Turn,
+                            plo: int, phi: int, rlo: int, rhi: int) -> bool:
+        """`_may_echo` for turns without U+0130, from the batch's length bounds: tightened here
+        (an ASCII text with single spaces only is as long as its normalised text; other texts
+        are measured), then the words probed (in the projection, which for ASCII text without
+        control characters is exactly the lower-case text)."""
+        ascii_, irregular = view.ascii, view.irregular
+        pascii, rascii = ascii_[prompt], ascii_[response]
+        rwords = rhi - rlo + 1
+        if pascii:
+            if plo < phi and prompt not in irregular and _single_spaced(pturn.text):
+                plo = phi
         else:
-            pseg = pgroup.proj[ps:pe]
-            plo = max(1, len(pseg.translate(None, _SPACE_LIKE)))
-            if rhi < 0.5 * plo:
-                return False
-            rseg = rgroup.proj[rs:re_]
-            rlo = max(1, len(rseg.translate(None, _SPACE_LIKE)))
-        target = self._target(plo, phi, rlo, rhi, rhi - rlo + 1)
+            plo = max(1, _norm_lower(pturn.text)[0])
+        if rascii:
+            if rlo < rhi and response not in irregular and _single_spaced(rturn.text):
+                rlo = rhi
+        else:
+            rlo, rwords = _norm_lower(rturn.text)
+            rlo = max(1, rlo)
+        target = self._target(plo, phi, rlo, rhi, rwords)
         if target is None:
             return False
         if target == 0:
             return True
-        ascii_ = view.ascii
-        if ascii_[prompt] and ascii_[response] and b"\x00" not in pseg and b"\x00" not in rseg:
-            return _probe(pseg, rseg, target)
+        if pascii and rascii and prompt not in irregular and response not in irregular:
+            pgroup, pk = view.locate(prompt)
+            rgroup, rk = view.locate(response)
+            return _probe(pgroup.segment(pk), rgroup.segment(rk), target)
         return _probe(pturn.lower, rturn.lower, target)
 
     def _target(self, plo: int, phi: int, rlo: int, rhi: int, rwords: int) -> float | None:
@@ -586,10 +587,16 @@ def _norm_lower(text: str) -> tuple[int, int]:
     return len(text) + text.count("\u0130") - spaces, spaces + 1
 
 
+def _single_spaced(text: str) -> bool:
+    """For ASCII text without tabs, carriage returns or controls: whether single spaces
+    between words are its only whitespace (then its normalised length is its length)."""
+    return "  " not in text and "\n" not in text and text[:1] != " " and text[-1:] != " "
+
+
 def _probe(prompt: str | bytes, response: str | bytes, target: float) -> bool:
     """False when at least `target` distinct words of the (lower-case) response are not
     substrings of the (lower-case) prompt, looking at the first few words only."""
-    probes = int(target * 2) + 4
+    probes = int(target * 2) + 2
     words = response.split(None, probes)
     del words[probes:]  # the unsplit rest
     missing: set = set()
