@@ -81,7 +81,7 @@ class BatchView:
 
     __slots__ = ("n", "_rest", "flat", "starts", "nturns", "roles", "_tool_calls", "_sigs", "_texts",
                  "_groups", "answer", "_rank", "_encoded", "_solid", "_ascii", "_irregular", "_marks",
-                 "_tool_candidates")
+                 "_tool_candidates", "_any_flagged_call", "_all_str")
 
     def __init__(self, examples: list["Example"]) -> None:
         self.n = len(examples)
@@ -100,6 +100,8 @@ class BatchView:
         self.starts = list(accumulate(counts, initial=0))   # example i owns flat[starts[i]:starts[i+1]]
         self.roles = list(map(attrgetter("role"), self.flat))
         self._tool_calls: list | None = None
+        self._any_flagged_call: bool | None = None   # any sharegpt function_call turn
+        self._all_str: bool | None = None            # every content is a string
         self._sigs: list[tuple] | None = None
         self._texts: list[str] | None = None
         self._groups: list[tuple[bool, Group]] | None = None
@@ -133,6 +135,12 @@ class BatchView:
         return self._tool_calls
 
     @property
+    def any_flagged_call(self) -> bool:
+        if self._any_flagged_call is None:
+            self._any_flagged_call = any(map(attrgetter("is_tool_call"), self.flat))
+        return self._any_flagged_call
+
+    @property
     def sigs(self) -> list[tuple]:
         """Per example, its role signature: each turn's role, with "*" appended for a tool call
         (`tool_calls` or a sharegpt function_call turn), and "|" before preference `rejected`
@@ -140,7 +148,7 @@ class BatchView:
         if self._sigs is None:
             flat, m = self.flat, len(self.flat)
             calls = self.tool_calls
-            if calls.count(None) == m and not any(map(attrgetter("is_tool_call"), flat)):
+            if calls.count(None) == m and not self.any_flagged_call:
                 codes = self.roles
             else:
                 marks = map(or_, map(truth, calls), map(truth, map(attrgetter("is_tool_call"), flat)))
@@ -159,7 +167,8 @@ class BatchView:
         """`turn.text` of every flat turn."""
         if self._texts is None:
             contents = list(map(attrgetter("content"), self.flat))
-            if list(map(type, contents)).count(str) == len(contents):
+            self._all_str = list(map(type, contents)).count(str) == len(contents)
+            if self._all_str:
                 self._texts = contents  # `text` is the content itself when it is a string
             else:
                 self._texts = list(map(attrgetter("text"), self.flat))
@@ -277,12 +286,14 @@ class BatchView:
             calls = self.tool_calls
             if calls.count(None) != len(flat):
                 turns.update(compress(range(len(flat)), map(is_not, calls, repeat(None))))
-            flags = list(map(attrgetter("is_tool_call"), flat))
-            if any(flags):
-                turns.update(compress(range(len(flat)), map(truth, flags)))
-            lists = list(map(isinstance, map(attrgetter("content"), flat), repeat(list)))
-            if True in lists:
-                turns.update(compress(range(len(flat)), lists))
+            if self.any_flagged_call:
+                turns.update(compress(range(len(flat)), map(truth, map(attrgetter("is_tool_call"), flat))))
+            if not self._all_str:  # list content may carry tool-call parts
+                if self._all_str is None:
+                    self.texts
+                if not self._all_str:
+                    lists = map(isinstance, map(attrgetter("content"), flat), repeat(list))
+                    turns.update(compress(range(len(flat)), lists))
             found.update(self.owners(turns))
             self._tool_candidates = sorted(found)
         return self._tool_candidates
