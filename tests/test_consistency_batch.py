@@ -153,10 +153,18 @@ def conversation(rng: random.Random) -> dict:
             answer = " ".join(words[len(words) // 4:]) if words else prompt
         else:
             answer = sentence(rng, rng.randint(0, 30))
-        if rng.random() < 0.1:
+        call = rng.random()
+        if call < 0.1:
             msgs.append({"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {
                 "name": rng.choice(["get_weather", "nope"]), "arguments": rng.choice(['{"city": "Paris"}', "{bad", "[]"])}}]})
-            msgs.append({"role": "tool", "tool_call_id": rng.choice(["c1", "c2"]), "content": "{}"})
+            if rng.random() < 0.7:  # else the answer follows the call directly
+                msgs.append({"role": "tool", "tool_call_id": rng.choice(["c1", "c2"]), "content": "{}"})
+        elif call < 0.15:  # legacy function calling, declared or not
+            msgs.append({"role": "assistant", "content": None,
+                         "function_call": {"name": rng.choice(["get_weather", "lookup"]), "arguments": "{}"}})
+            msgs.append({"role": "function", "name": "get_weather", "content": "{}"})
+        elif call < 0.2:  # two answers in a row
+            msgs.append({"role": "assistant", "content": sentence(rng, 3)})
         msgs.append({"role": "assistant", "content": answer})
     for _ in range(rng.randint(0, 2)):  # structural defects
         r = rng.random()
@@ -168,6 +176,8 @@ def conversation(rng: random.Random) -> dict:
             msgs.append({"role": "user", "content": [{"type": "text", "text": sentence(rng, 4)},
                                                      {"type": "image_url", "image_url": {"url": "x"}}]})
     record: dict = {"messages": msgs}
+    if rng.random() < 0.05:
+        record["functions"] = [{"name": "get_weather", "parameters": {"type": "object", "properties": {}}}]
     if rng.random() < 0.2:
         record["tools"] = [{"type": "function", "function": {"name": "get_weather", "parameters": {
             "type": rng.choice(["object", "dict"]), "properties": {"city": {"type": rng.choice(["string", "str", "strng"])}},
@@ -183,9 +193,18 @@ def generated(seed: int, count: int) -> list[dict]:
         if r < 0.6:
             out.append(conversation(rng))
         elif r < 0.7:
-            convo = conversation(rng)["messages"]
-            out.append({"conversations": [{"from": {"user": "human", "assistant": "gpt"}.get(m["role"], m["role"]),
-                                           "value": m.get("content")} for m in convo]})
+            convo = [{"from": {"user": "human", "assistant": "gpt"}.get(m["role"], m["role"]), "value": m.get("content")}
+                     for m in conversation(rng)["messages"]]
+            if rng.random() < 0.4:  # a sharegpt call, answered or not, declared or not
+                at = rng.randrange(len(convo) + 1)
+                convo[at:at] = [{"from": "function_call", "value": rng.choice(
+                    ['{"name": "get_weather", "arguments": {"city": 1}}', '{"name": "x"', '[{"name": "lookup"}]'])}] + (
+                    [{"from": "observation", "value": "{}"}] if rng.random() < 0.5 else [])
+            record = {"conversations": convo}
+            if rng.random() < 0.3:
+                record["tools"] = json.dumps([{"name": "get_weather", "parameters": {
+                    "type": "object", "properties": {"city": {"type": "string"}}}}])
+            out.append(record)
         elif r < 0.8:
             p = sentence(rng, rng.randint(1, 20))
             out.append({"instruction": p, "input": rng.choice(["", sentence(rng, 3)]),
