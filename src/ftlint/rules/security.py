@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_right
 from functools import lru_cache
-from typing import Iterator
+from itertools import accumulate, compress
+from operator import is_, not_
+from typing import Iterable, Iterator
 
 from ..findings import Finding, Severity
-from ..formats import Example
+from ..formats import Example, Turn
 from ..rule import Context, Rule
 
 # detect-secrets' high-precision regex plugins (the entropy and keyword plugins are far too noisy
@@ -93,9 +96,15 @@ def _detectors() -> tuple[re.Pattern, list[tuple[str, re.Pattern]]]:
 # Cheap prefilters: every detector above needs one of these anchors. Patterns are grouped by
 # a character they all contain, so clean prose is rejected by fast substring tests; this is
 # several times faster than running the detectors' own patterns (tests keep the coverage honest).
-_UPPER = re.compile(r"AKIA|ASIA|GR1348941|PRIVATE KEY|AIza|SG\.|EAAA|AccountKey|AKC")
-_UNDERSCORE = re.compile(r"gh[pousr]_|github_pat_|hf_|npm_|[sr]k_live")
-_DASH = re.compile(r"sk-|pypi-|gl(?:pat|dt|rt|ptt|cbt|ffct|imt|soat|agent|oas|ft)-|xox[abposr]-|-us\d")
+# The literal anchors are listed once: the batch prefilter (`_SECRET_ANCHORS`) is built from them.
+_UPPER_LITERALS = ("AKIA", "ASIA", "GR1348941", "PRIVATE KEY", "AIza", "SG.", "EAAA", "AccountKey", "AKC")
+_UNDERSCORE_LITERALS = (*(f"gh{c}_" for c in "pousr"), "github_pat_", "hf_", "npm_", "sk_live", "rk_live")
+_DASH_LITERALS = ("sk-", "pypi-", *(f"gl{k}-" for k in "pat dt rt ptt cbt ffct imt soat agent oas ft".split()),
+                  *(f"xox{c}-" for c in "abposr"))
+_JWT, _SLACK_HOOK = "eyJ", "hooks.slack"  # plain substring tests
+_UPPER = re.compile("|".join(map(re.escape, _UPPER_LITERALS)))
+_UNDERSCORE = re.compile("|".join(map(re.escape, _UNDERSCORE_LITERALS)))
+_DASH = re.compile("|".join(map(re.escape, _DASH_LITERALS)) + r"|-us\d")
 _URL_AUTH = re.compile(r"://[^\s/:@]+:[^\s/@]+@")
 # Detectors without a literal anchor run only when a cheap substring test passes.
 _TWILIO = re.compile(r"\b(?:SK|AC)[0-9a-fA-F]{32}\b")
@@ -104,7 +113,7 @@ _ARTIFACTORY = re.compile(r"\bAP[\dA-F][a-zA-Z0-9]{8,}")
 
 def _maybe_secret(text: str) -> bool:
     return bool(
-        _UPPER.search(text) or "eyJ" in text or "hooks.slack" in text
+        _UPPER.search(text) or _JWT in text or _SLACK_HOOK in text
         or "_" in text and _UNDERSCORE.search(text)
         or "-" in text and _DASH.search(text)
         or "://" in text and _URL_AUTH.search(text)
@@ -129,24 +138,58 @@ def find_secrets(text: str) -> list[tuple[str, str]]:
 
 
 class _TextScanRule(Rule):
-    """Runs `scan` on every turn's text; the message names kinds and hashes, never values."""
+    """Runs `scan` on every turn's text; the message names kinds and hashes, never values.
+
+    `check` is the reference. `check_batch` gives the same findings faster: one prefilter pass
+    over the whole batch's text (`flagged`) names the few turns `scan` can find anything in, and
+    only those are scanned.
+    """
 
     min_chars: int
     label: str
+    _prefiltered_scan: object = None  # the `scan` that `flagged` is a prefilter for
 
     @staticmethod
     def scan(text: str) -> list[tuple[str, str]]:
         raise NotImplementedError
 
+    @staticmethod
+    def flagged(batch: "_BatchText") -> Iterable[int] | None:
+        """Indexes into `batch.turns` of every turn `scan` may find something in (a superset),
+        or None when the batch must be checked turn by turn."""
+        raise NotImplementedError
+
+    def _message(self, turn: Turn, text: str) -> str | None:
+        if len(text) < self.min_chars:
+            return None
+        hits = self.scan(text)
+        return f"{self.label} in {turn.role} content: {describe(hits)}." if hits else None
+
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
         for turn in example.all_turns():
-            text = turn.text
-            if len(text) < self.min_chars:
-                continue
-            hits = self.scan(text)
-            if hits:
-                yield self.finding(example.record, turn.pointer,
-                                   f"{self.label} in {turn.role} content: {describe(hits)}.")
+            message = self._message(turn, turn.text)
+            if message:
+                yield self.finding(example.record, turn.pointer, message)
+
+    def check_batch(self, examples: list[Example], ctx: Context) -> Iterable[Finding]:
+        # A subclass with its own `scan` keeps the per-example path: the prefilter knows only ours.
+        if not examples or type(self).scan is not type(self)._prefiltered_scan:
+            return super().check_batch(examples, ctx)
+        batch = _BatchText.of(examples)
+        flagged = self.flagged(batch)
+        if flagged is None:
+            return super().check_batch(examples, ctx)
+        out: list[Finding] = []
+        owners: list[int] | None = None  # batch index of each example's first turn
+        for k in sorted(flagged):  # sorted: findings come in example, then turn, order
+            turn = batch.turns[k]
+            message = self._message(turn, batch.texts[k])
+            if message:
+                if owners is None:
+                    owners = list(accumulate((len(e.turns) + len(e.rejected or ()) for e in examples), initial=0))
+                example = examples[bisect_right(owners, k) - 1]
+                out.append(self.finding(example.record, turn.pointer, message))
+        return out
 
 
 class SecretInText(_TextScanRule):
@@ -189,10 +232,32 @@ class SecretInText(_TextScanRule):
     def scan(text: str) -> list[tuple[str, str]]:
         return find_secrets(text)
 
+    _prefiltered_scan = scan.__func__
+
+    def active(self, ctx: Context) -> bool:
+        _secret_tables()  # numpy and the tables, once, before the first batch rather than in it
+        return True
+
+    @staticmethod
+    def flagged(batch: "_BatchText") -> Iterable[int] | None:
+        return _secret_turns(batch)
+
 
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+\-]+@([A-Za-z0-9\-]+\.)+[A-Za-z]{2,}\b")
 _PLACEHOLDER_DOMAINS = re.compile(r"@(?:[\w\-]+\.)*(?:example\.(?:com|org|net)|test|invalid|localhost|domain\.com|email\.com|company\.com|yourcompany\.com|mail\.com)\b", re.I)
-_PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .\-]?)?(?:\(\d{2,4}\)[ .\-]?|\d{2,4}[ .\-])\d{3,4}[ .\-]\d{3,4}(?![\w\-])")
+# Phone and card patterns lead with a character class rather than a lookbehind, so `re` skips to
+# candidate characters instead of trying every position, and ASCII text gets re.ASCII twins that
+# test digits with a bitmap. They match exactly what these plain forms match (tests compare them):
+#   phone (?<![\w+])(?:\+\d{1,3}[ .\-]?)?(?:\(\d{2,4}\)[ .\-]?|\d{2,4}[ .\-])\d{3,4}[ .\-]\d{3,4}(?![\w\-])
+#   card  (?<!\d)(?:\d[ \-]?){12,18}\d(?!\d)
+# The first character is consumed, then the lookbehind looks at it and the one before it.
+_PHONE_TAIL = r"\d{3,4}[ .\-]\d{3,4}(?![\w\-])"
+_PHONE_SOURCE = (r"[+(\d](?<![\w+][+(\d])(?:"
+                 r"(?<=\+)\d{1,3}[ .\-]?(?:\(\d{2,4}\)[ .\-]?|\d{2,4}[ .\-])" + _PHONE_TAIL
+                 + r"|(?<=\()\d{2,4}\)[ .\-]?" + _PHONE_TAIL
+                 + r"|(?<=\d)\d{1,3}[ .\-]" + _PHONE_TAIL + ")")
+_PHONE = re.compile(_PHONE_SOURCE)
+_PHONE_ASCII = re.compile(_PHONE_SOURCE, re.ASCII)  # \d, \w: the same on ASCII text
 
 
 def _fictional_phone(digits: str) -> bool:
@@ -201,7 +266,10 @@ def _fictional_phone(digits: str) -> bool:
         digits = digits[1:]
     return len(digits) == 10 and "555" in (digits[:3], digits[3:6])
 
-_CARD = re.compile(r"(?<!\d)(?:\d[ \-]?){12,18}\d(?!\d)")
+
+_CARD_SOURCE = r"\d(?<!\d\d)(?:[ \-]?\d){12,18}(?!\d)"
+_CARD = re.compile(_CARD_SOURCE)
+_CARD_ASCII = re.compile(_CARD_SOURCE, re.ASCII)
 
 
 # Issuer prefixes and lengths (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay).
@@ -223,6 +291,8 @@ def luhn_ok(digits: str) -> bool:
 
 
 _DIGIT_RUN = re.compile(r"\d{3}[\s.\-)]{0,2}\d{3}")  # phones and cards have 6+ digits close together
+_ASCII_SPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "  # what \s takes among ASCII characters
+_DIGIT_RUN_ASCII = re.compile(r"[0-9]{3}[\t\n\x0b\x0c\r\x1c-\x1f .\-)]{0,2}[0-9]{3}")  # the same, on ASCII text
 
 
 def find_pii(text: str) -> list[tuple[str, str]]:
@@ -232,15 +302,17 @@ def find_pii(text: str) -> list[tuple[str, str]]:
             if not _PLACEHOLDER_DOMAINS.search(m.group(0)):
                 found.append(("email address", m.group(0)))
     # Phones have 10+ digits and cards 13+: count digits at C speed before any pattern runs.
-    if sum(map(text.count, "0123456789")) < 10 or not _DIGIT_RUN.search(text):
+    plain = text.isascii()
+    if sum(map(text.count, "0123456789")) < 10 or not (_DIGIT_RUN_ASCII if plain else _DIGIT_RUN).search(text):
         return found
+    card, phone = (_CARD_ASCII, _PHONE_ASCII) if plain else (_CARD, _PHONE)
     long_numbers: list[tuple[int, int]] = []  # spans of card-like digit runs: never phone numbers
-    for m in _CARD.finditer(text):
+    for m in card.finditer(text):
         long_numbers.append(m.span())
         digits = re.sub(r"\D", "", m.group(0))
         if _CARD_BRANDS.match(digits) and luhn_ok(digits) and len(set(digits)) > 2:
             found.append(("payment card number", digits))
-    for m in _PHONE.finditer(text):
+    for m in phone.finditer(text):
         digits = re.sub(r"\D", "", m.group(0))
         start, end = m.span()
         if 10 <= len(digits) <= 15 and not any(s <= start < e for s, e in long_numbers) \
@@ -288,3 +360,231 @@ class PersonalData(_TextScanRule):
     @staticmethod
     def scan(text: str) -> list[tuple[str, str]]:
         return find_pii(text)
+
+    _prefiltered_scan = scan.__func__
+
+    def active(self, ctx: Context) -> bool:
+        _unicode_digit_or_space()  # built once, before the first batch rather than in it
+        return True
+
+    @staticmethod
+    def flagged(batch: "_BatchText") -> Iterable[int] | None:
+        return _pii_turns(batch)
+
+
+# --- batch prefilter -------------------------------------------------------------------------
+# `check_batch` looks at all turn texts of a batch at once: one byte blob holds them all, NUL
+# between turns, each non-ASCII character as one "?" (so blob offsets are text offsets). A few
+# passes at C speed over the blob then name the turns a rule's own tests could accept, and only
+# those turns are scanned. Each prefilter accepts a superset of what those tests accept (the
+# tests check it), and none matches NUL, so no hit spans two turns.
+
+_CACHE_KEY = "ftlint.security.batch"
+
+# One byte translation serves both rules: anchor characters of secrets -> 1, ASCII digits -> 2,
+# the other ASCII characters `_DIGIT_RUN` takes between digits -> 3 ("-" stays an anchor), rest -> 0.
+_ANCHOR, _DIGIT, _DIGIT_SEPARATOR = 1, 2, 3
+_ANCHOR_CHARS = "AGJK_-k"  # every literal test of `_maybe_secret` contains one (tests check it)
+_CLASSES = bytes(_ANCHOR if chr(c) in _ANCHOR_CHARS else _DIGIT if 0x30 <= c <= 0x39
+                 else _DIGIT_SEPARATOR if chr(c) in _ASCII_SPACE + ".)" else 0 for c in range(256))
+_DIGIT_BYTE = bytes([_DIGIT])
+
+
+class _BatchText:
+    """The turns of a batch as `check` walks them (`all_turns()` of each example), their texts
+    and the blob. Built once per batch and kept in the first example's `cache`, so the other
+    rule reuses it (the engine gives every rule the same examples). It refers to no example
+    (only to their turn lists), so it makes no reference cycle."""
+
+    __slots__ = ("turn_lists", "texts", "blob", "starts", "_turns", "_classes", "_at_signs")
+
+    @staticmethod
+    def of(examples: list[Example]) -> "_BatchText":
+        turn_lists = [(e.turns, e.rejected) for e in examples]
+        cache = examples[0].cache
+        batch = cache.get(_CACHE_KEY)
+        # Valid for the same turn lists in the same order, whatever list holds the examples
+        # (items compare by identity first, so this is one quick pass).
+        if batch is None or batch.turn_lists != turn_lists:
+            batch = cache[_CACHE_KEY] = _BatchText(turn_lists)
+        return batch
+
+    def __init__(self, turn_lists: list[tuple[list[Turn], list[Turn] | None]]) -> None:
+        self.turn_lists = turn_lists
+        # `_text` is the turn's own cache of `text`: reading it directly halves the cost.
+        self.texts = texts = [t._text or t.text for ts, rejected in turn_lists
+                              for t in (ts + rejected if rejected else ts)]
+        # One encode per text: joining first would widen every text to the widest one's width.
+        self.blob = b"\x00".join([t.encode("ascii", "replace") for t in texts])
+        self.starts = list(accumulate([len(t) + 1 for t in texts], initial=0))  # and one past the end
+        self._turns: list[Turn] | None = None
+        self._classes: bytes | None = None
+        self._at_signs: list[int] | None = None
+
+    @property
+    def turns(self) -> list[Turn]:
+        if self._turns is None:
+            self._turns = [t for ts, rejected in self.turn_lists for t in (ts + rejected if rejected else ts)]
+        return self._turns
+
+    def turn_at(self, offset: int) -> int:
+        """The turn holding blob offset `offset`."""
+        return bisect_right(self.starts, offset) - 1
+
+    def span(self, k: int) -> tuple[int, int]:
+        """Blob offsets of turn `k` (end excluded)."""
+        return self.starts[k], self.starts[k + 1] - 1
+
+    @property
+    def classes(self) -> bytes:
+        """The blob through `_CLASSES`."""
+        if self._classes is None:
+            self._classes = self.blob.translate(_CLASSES)
+        return self._classes
+
+    @property
+    def at_signs(self) -> list[int]:
+        """The turns with an "@" (memchr finds them)."""
+        if self._at_signs is None:
+            self._at_signs, pos, blob = [], 0, self.blob
+            while (at := blob.find(b"@", pos)) >= 0:
+                k = self.turn_at(at)
+                self._at_signs.append(k)
+                pos = self.starts[k + 1]
+        return self._at_signs
+
+
+# Secrets. `_maybe_secret` accepts a text when one of its tests matches; each test, written as
+# a sequence of character sets, is an "image" below, and each image holds an anchor character.
+# numpy lists the anchors of the blob (~9 per record of prose) and keeps those whose neighbours,
+# four on each side, fit some image placed there: a necessary condition, so no text
+# `_maybe_secret` accepts is lost. Basic-auth URLs are found by their "@" instead.
+_NEAR = ((-2, -1), (1, 2))  # tested on every anchor
+_FAR = ((-4, -3), (3, 4))  # tested on the few anchors that pass _NEAR
+
+
+def _char_set(chars: str) -> frozenset[int]:
+    """The blob bytes that `chars` can be (a non-ASCII character is "?")."""
+    return frozenset(ord(c) if ord(c) < 128 else ord("?") for c in chars)
+
+
+def _secret_images() -> list[tuple[frozenset[int], ...]]:
+    lit = lambda s: tuple(_char_set(c) for c in s)  # noqa: E731
+    digit = _char_set("0123456789\u0660")  # \d: an ASCII digit, or another digit ("?")
+    hexdigit = _char_set("0123456789abcdefABCDEF")
+    images = [lit(s) for s in (*_UPPER_LITERALS, *_UNDERSCORE_LITERALS, *_DASH_LITERALS, _JWT, _SLACK_HOOK)]
+    images += [
+        lit("-us") + (digit,),                                         # _DASH: -us\d
+        lit("SK") + (hexdigit,) * 32, lit("AC") + (hexdigit,) * 32,    # _TWILIO, without \b
+        lit("AP") + (digit | _char_set("ABCDEF"),),                    # _ARTIFACTORY's start
+    ]
+    return images
+
+
+@lru_cache(maxsize=1)
+def _secret_tables():
+    """Bit i of an entry is set when image i fits: in `at`, the anchor byte; in a table of
+    `pairs`, the two bytes at the offsets of a `_NEAR` or `_FAR` pair from the anchor (as one
+    16-bit key). Each image is placed at its first anchor character; places outside an image
+    fit any byte."""
+    import numpy as np
+
+    images = _secret_images()
+    anchors = _char_set(_ANCHOR_CHARS)
+    assert len(images) <= 64
+
+    def fits(image: tuple[frozenset[int], ...], i: int) -> "np.ndarray":
+        if not 0 <= i < len(image):
+            return np.ones(256, dtype=bool)
+        ok = np.zeros(256, dtype=bool)
+        ok[sorted(image[i])] = True
+        return ok
+
+    at = np.zeros(256, dtype=np.uint64)
+    pairs = {offsets: np.zeros(65536, dtype=np.uint64) for offsets in _NEAR + _FAR}
+    for bit, image in enumerate(images):
+        first = next(i for i, chars in enumerate(image) if chars <= anchors)
+        mask = np.uint64(1) << np.uint64(bit)
+        at[fits(image, first)] |= mask
+        for (d1, d2), table in pairs.items():
+            table[np.outer(fits(image, first + d1), fits(image, first + d2)).ravel()] |= mask
+    return at, pairs
+
+
+def _secret_offsets(batch: _BatchText) -> list[int]:
+    """Blob offsets of the anchors whose neighbourhood fits an image."""
+    import numpy as np
+
+    blob = np.frombuffer(batch.blob, dtype=np.uint8)
+    pos = np.flatnonzero(np.frombuffer(batch.classes, dtype=np.uint8) == _ANCHOR)
+    reach = 4
+    edge = (pos < reach) | (pos >= blob.size - reach)
+    found = pos[edge].tolist()  # too near an end of the blob to look around: kept (at most 8)
+    pos = pos[~edge]
+    at, pairs = _secret_tables()
+    for i, offsets in enumerate(((1, 2), (-2, -1), (-4, -3), (3, 4))):  # most selective first
+        d1, d2 = offsets
+        fit = pairs[offsets][(blob[pos + d1].astype(np.uint16) << 8) | blob[pos + d2]]
+        bits = fit & at[blob[pos]] if i == 0 else fit & bits
+        keep = bits != 0
+        pos, bits = pos[keep], bits[keep]
+    return found + pos.tolist()
+
+
+def _secret_turns(batch: _BatchText) -> set[int]:
+    """Turns `_maybe_secret` may accept."""
+    out = {batch.turn_at(p) for p in _secret_offsets(batch)}
+    # Basic-auth URLs (scheme://user:password@host): an "@" after a "://".
+    texts = batch.texts
+    out.update(k for k in batch.at_signs if "://" in texts[k])
+    return out
+
+
+# Personal data. find_pii looks further only at a text with an "@" (an address needs an ASCII
+# letter, digit or ._%+- before it and a letter, digit or - after it), or with 10+ ASCII digits
+# and a `_DIGIT_RUN`. In ASCII text a `_DIGIT_RUN` is, in the translated blob, three digits, up
+# to two separators and three digits. `_DIGIT_RUN` also takes non-ASCII digits and spaces: a
+# non-ASCII text with any gets `_DIGIT_RUN` itself.
+_EMAIL_AT = re.compile(rb"@(?<=[A-Za-z0-9._%+\-]@)[A-Za-z0-9\-]")
+_DIGIT_RUN_IMAGE = re.compile(_DIGIT_BYTE * 3 + b"[" + bytes([_ANCHOR, _DIGIT_SEPARATOR]) + b"]{0,2}"
+                              + _DIGIT_BYTE * 3)
+
+
+@lru_cache(maxsize=1)
+def _unicode_digit_or_space() -> re.Pattern:
+    """A character that `\d` or `\s` takes beyond ASCII, or any beyond the BMP (which `re`
+    cannot put in a fast set). Decimal digits come in runs of ten (a Unicode stability rule),
+    so testing every tenth code point finds them all."""
+    ranges: list[tuple[int, int]] = []
+    for c in range(0x80, 0x10000, 10):
+        if chr(c).isdecimal() and not (ranges and ranges[-1][0] <= c <= ranges[-1][1]):
+            lo = hi = c
+            while chr(lo - 1).isdecimal():
+                lo -= 1
+            while chr(hi + 1).isdecimal():
+                hi += 1
+            ranges.append((lo, hi))
+    spaces = [c for c in range(0x80, 0x10000) if chr(c).isspace()]
+    # No character here is special inside a class: all are beyond ASCII.
+    chars = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in ranges) + "".join(map(chr, spaces))
+    return re.compile(f"[{chars}\U00010000-\U0010ffff]")
+
+
+def _pii_turns(batch: _BatchText) -> set[int]:
+    texts, blob, classes, starts = batch.texts, batch.blob, batch.classes, batch.starts
+    out = {k for k in batch.at_signs if _EMAIL_AT.search(blob, starts[k], starts[k + 1] - 1)}
+    count = classes.count
+    search, pos = _DIGIT_RUN_IMAGE.search, 0
+    while (m := search(classes, pos)) is not None:
+        k = batch.turn_at(m.start())
+        pos = starts[k + 1]
+        if count(_DIGIT_BYTE, starts[k], pos - 1) >= 10:
+            out.add(k)
+    # Beyond ASCII, `_DIGIT_RUN` may also take a digit or space that the blob shows as "?".
+    unusual = _unicode_digit_or_space().search
+    for k in compress(range(len(texts)), map(not_, map(str.isascii, texts))):
+        if count(_DIGIT_BYTE, starts[k], starts[k + 1] - 1) >= 10 and k not in out:
+            text = texts[k]
+            if unusual(text) and _DIGIT_RUN.search(text):
+                out.add(k)
+    return out
