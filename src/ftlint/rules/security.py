@@ -552,7 +552,7 @@ _DIGIT_RUN_IMAGE = re.compile(_DIGIT_BYTE * 3 + b"[" + bytes([_ANCHOR, _DIGIT_SE
 
 @lru_cache(maxsize=1)
 def _unicode_digit_or_space() -> re.Pattern:
-    """A character that `\d` or `\s` takes beyond ASCII, or any beyond the BMP (which `re`
+    r"""A character that `\d` or `\s` takes beyond ASCII, or any beyond the BMP (which `re`
     cannot put in a fast set). Decimal digits come in runs of ten (a Unicode stability rule),
     so testing every tenth code point finds them all."""
     ranges: list[tuple[int, int]] = []
