@@ -111,7 +111,8 @@ ODD = ["İstanbul", "\u212aelvin", "ΟΔΟΣ", "中文文本", "\u3000", "\xa0",
        "café", "Ã©", "â€™", "ï»¿", "\ufffd", "\x07", "\u200b", "\U0001f600", "  ", "ſ"]
 PLANTS = ["{{name}}", "${user}", "[INSERT NAME]", "[ your company ]", "<PLACEHOLDER>", "<INSERT_DATE>",
           "`{{code}}`", "```\n{{x}}\n```", "{{`x`name}}", "[TODO: fill in]", "<|im_start|>", "[INST]",
-          "<<SYS>>", "</s>", "<start_of_turn>", "As an AI language model,", "I'm sorry, but I can't help",
+          "<<SYS>>", "</s>", "<start_of_turn>", "[/INST]", "<eos>", "<BOS>", "</tool_response>",
+          "<|endoftext|>", "a<b", "[1]", "<<</SYS>>", "As an AI language model,", "I'm sorry, but I can't help",
           "I cannot fulfil this request", "my knowledge cutoff", "AS AN AI MODEL", "as an aİ model",
           "my \u212anowledge cutoff", "I am an AI, I can't", "i'm sorry but i won't assist"]
 

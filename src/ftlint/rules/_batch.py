@@ -61,6 +61,10 @@ class Group:
         self.starts = list(accumulate(map(len, encoded), initial=0))
         self.proj = b"".join(encoded).translate(TABLE)
 
+    def turn_at(self, offset: int) -> int:
+        """The local turn holding a byte offset of `proj`."""
+        return bisect_right(self.starts, offset) - 1
+
     def hits(self, needle: bytes) -> Iterator[int]:
         """Local turns whose projection contains `needle`, each once (a match running into
         the next turn names the first, which is harmless for a prefilter)."""

@@ -715,6 +715,11 @@ _SPECIAL = re.compile(
 )
 
 
+# Every marker above starts with `<` or `[` followed by one of these (lower-cased, as in the
+# batch projection): `<|`, `</`, `<<`, `<s` (start_of_turn, s>), `<e`, `<b`, `<t`; `[i`, `[/`.
+_MARKER_STARTS = ((b"<", (b"|", b"/", b"<", b"s", b"e", b"b", b"t")), (b"[", (b"i", b"/")))
+
+
 class TemplateTokenInContent(Rule):
     """Content contains chat-template special tokens such as `<|im_start|>` or `[INST]`.
 
@@ -754,10 +759,18 @@ class TemplateTokenInContent(Rule):
         texts = view.texts
         chosen: set[int] = set()
         for _, group in view.groups():
-            for k in set(group.hits(b"<")) | set(group.hits(b"[")):
-                owner = view.owner(group.flat[k])
-                if owner not in chosen and _SPECIAL.search(texts[group.flat[k]]):
-                    chosen.add(owner)
+            proj, starts = group.proj, group.starts
+            for opener, nexts in _MARKER_STARTS:
+                i = proj.find(opener)
+                while i >= 0:
+                    if proj[i + 1:i + 2] not in nexts:
+                        i = proj.find(opener, i + 1)
+                        continue
+                    k = group.turn_at(i)
+                    flat = group.flat[k]
+                    if _SPECIAL.search(texts[flat]):
+                        chosen.add(view.owner(flat))
+                    i = proj.find(opener, starts[k + 1])
         return _check_some(self, examples, sorted(chosen), ctx)
 
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
