@@ -679,15 +679,17 @@ class UnfilledPlaceholder(Rule):
         view = batch_view(examples)
         chosen: set[int] = set()
         for _, group in view.groups():
-            hit = set(group.hits(b"{")) | set(group.hits(b"[")) | set(group.hits(b"<"))
-            if not hit:
+            braces = set(group.hits(b"{"))
+            brackets = set(group.hits(b"[")) | set(group.hits(b"<"))
+            if not (braces or brackets):
                 continue
             special = view.special
-            for k in hit:
+            for k in braces | brackets:
                 seg = group.segment(k)
-                if group.flat[k] in special or b"{{" in seg or b"${" in seg or (b"[" in seg or b"<" in seg) and (
-                        b"insert" in seg or b"your" in seg or b"placeholder" in seg or b"todo" in seg
-                        or b"fill in" in seg):
+                if (group.flat[k] in special
+                        or k in braces and (b"{{" in seg or b"${" in seg)
+                        or k in brackets and (b"your" in seg or b"insert" in seg or b"placeholder" in seg
+                                              or b"todo" in seg or b"fill in" in seg)):
                     chosen.add(view.owner(group.flat[k]))
         return _check_some(self, examples, sorted(chosen), ctx)
 
