@@ -156,7 +156,7 @@ def test_generated(tmp_path: Path, seed: int) -> None:
 # --- prefilters name every turn the rules' own tests accept -----------------------------------
 def batch_of(texts: list[str]) -> S._BatchText:
     turns = [Turn("user", "user", t, f"/{i}", f"/{i}") for i, t in enumerate(texts)]
-    return S._BatchText([(turns, None)])
+    return S._BatchText([turns], [None])
 
 
 def pii_gate(t: str) -> bool:

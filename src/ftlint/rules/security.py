@@ -180,15 +180,11 @@ class _TextScanRule(Rule):
         if flagged is None:
             return super().check_batch(examples, ctx)
         out: list[Finding] = []
-        owners: list[int] | None = None  # batch index of each example's first turn
         for k in sorted(flagged):  # sorted: findings come in example, then turn, order
             turn = batch.turns[k]
             message = self._message(turn, batch.texts[k])
             if message:
-                if owners is None:
-                    owners = list(accumulate((len(e.turns) + len(e.rejected or ()) for e in examples), initial=0))
-                example = examples[bisect_right(owners, k) - 1]
-                out.append(self.finding(example.record, turn.pointer, message))
+                out.append(self.finding(examples[batch.example_of(k)].record, turn.pointer, message))
         return out
 
 
@@ -396,36 +392,48 @@ class _BatchText:
     rule reuses it (the engine gives every rule the same examples). It refers to no example
     (only to their turn lists), so it makes no reference cycle."""
 
-    __slots__ = ("turn_lists", "texts", "blob", "starts", "_turns", "_classes", "_at_signs")
+    __slots__ = ("turn_lists", "rejected_lists", "all_turns", "texts", "blob", "starts", "_turns", "_owners",
+                 "_classes", "_at_signs")
 
     @staticmethod
     def of(examples: list[Example]) -> "_BatchText":
-        turn_lists = [(e.turns, e.rejected) for e in examples]
+        # Lists of references only: building a tuple per example would wake the cycle collector.
+        turn_lists = [e.turns for e in examples]
+        rejected_lists = [e.rejected for e in examples]
         cache = examples[0].cache
         batch = cache.get(_CACHE_KEY)
         # Valid for the same turn lists in the same order, whatever list holds the examples
         # (items compare by identity first, so this is one quick pass).
-        if batch is None or batch.turn_lists != turn_lists:
-            batch = cache[_CACHE_KEY] = _BatchText(turn_lists)
+        if batch is None or batch.turn_lists != turn_lists or batch.rejected_lists != rejected_lists:
+            batch = cache[_CACHE_KEY] = _BatchText(turn_lists, rejected_lists)
         return batch
 
-    def __init__(self, turn_lists: list[tuple[list[Turn], list[Turn] | None]]) -> None:
-        self.turn_lists = turn_lists
+    def __init__(self, turn_lists: list[list[Turn]], rejected_lists: list[list[Turn] | None]) -> None:
+        self.turn_lists, self.rejected_lists = turn_lists, rejected_lists
+        if any(rejected_lists):
+            turn_lists = [ts + rejected if rejected else ts for ts, rejected in zip(turn_lists, rejected_lists)]
+        self.all_turns = turn_lists  # each example's `all_turns()`
         # `_text` is the turn's own cache of `text`: reading it directly halves the cost.
-        self.texts = texts = [t._text or t.text for ts, rejected in turn_lists
-                              for t in (ts + rejected if rejected else ts)]
+        self.texts = texts = [t._text or t.text for ts in turn_lists for t in ts]
         # One encode per text: joining first would widen every text to the widest one's width.
         self.blob = b"\x00".join([t.encode("ascii", "replace") for t in texts])
         self.starts = list(accumulate([len(t) + 1 for t in texts], initial=0))  # and one past the end
         self._turns: list[Turn] | None = None
+        self._owners: list[int] | None = None
         self._classes: bytes | None = None
         self._at_signs: list[int] | None = None
 
     @property
     def turns(self) -> list[Turn]:
         if self._turns is None:
-            self._turns = [t for ts, rejected in self.turn_lists for t in (ts + rejected if rejected else ts)]
+            self._turns = [t for ts in self.all_turns for t in ts]
         return self._turns
+
+    def example_of(self, k: int) -> int:
+        """Position in the batch of the example that turn `k` belongs to."""
+        if self._owners is None:
+            self._owners = list(accumulate(map(len, self.all_turns), initial=0))
+        return bisect_right(self._owners, k) - 1
 
     def turn_at(self, offset: int) -> int:
         """The turn holding blob offset `offset`."""
