@@ -199,6 +199,14 @@ def test_unicode_digits_and_spaces_are_covered() -> None:
     assert_prefilters_cover(texts)
 
 
+def test_unusual_characters_are_exactly_the_non_ascii_digits_and_spaces() -> None:
+    unusual, wanted = S._unicode_digit_or_space(), re.compile(r"[\d\s]")  # what _DIGIT_RUN can take
+    for c in range(0x80, 0x10000):
+        ch = chr(c)
+        assert bool(unusual.match(ch)) == bool(wanted.match(ch)), hex(c)
+    assert unusual.match("\U0001d7ce") and unusual.match("\U0001f600")
+
+
 ALPHABET = st.sampled_from(list("AGJKk_-@.:/ 0123456789aceIPSRyhfs?()+\n\t") + ["中", "\u3000", "٣", "３", "\x00", "é"])
 FRAGMENTS = st.sampled_from(LITERALS + ["-us1", "SK", "AC", "AP", "0123456789abcdef" * 2, "://u:p@h", "a@b.cd",
                                         "415 867 2671", "4539148803436467"])

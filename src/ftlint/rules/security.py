@@ -467,8 +467,7 @@ class _BatchText:
 # numpy lists the anchors of the blob (~9 per record of prose) and keeps those whose neighbours,
 # four on each side, fit some image placed there: a necessary condition, so no text
 # `_maybe_secret` accepts is lost. Basic-auth URLs are found by their "@" instead.
-_NEAR = ((-2, -1), (1, 2))  # tested on every anchor
-_FAR = ((-4, -3), (3, 4))  # tested on the few anchors that pass _NEAR
+_CONTEXT = ((1, 2), (-2, -1), (-4, -3), (3, 4))  # neighbour pairs, most selective first
 
 
 def _char_set(chars: str) -> frozenset[int]:
@@ -491,9 +490,8 @@ def _secret_images() -> list[tuple[frozenset[int], ...]]:
 
 @lru_cache(maxsize=1)
 def _secret_tables():
-    """Bit i of an entry is set when image i fits: in `at`, the anchor byte; in a table of
-    `pairs`, the two bytes at the offsets of a `_NEAR` or `_FAR` pair from the anchor (as one
-    16-bit key). Each image is placed at its first anchor character; places outside an image
+    """Bit i of an entry is set when image i fits: in `at`, the anchor byte; in `pairs[d]`, the
+    two bytes at the offsets `d` (a `_CONTEXT` pair) from the anchor, as one 16-bit key. Each image is placed at its first anchor character; places outside an image
     fit any byte."""
     import numpy as np
 
@@ -509,7 +507,7 @@ def _secret_tables():
         return ok
 
     at = np.zeros(256, dtype=np.uint64)
-    pairs = {offsets: np.zeros(65536, dtype=np.uint64) for offsets in _NEAR + _FAR}
+    pairs = {offsets: np.zeros(65536, dtype=np.uint64) for offsets in _CONTEXT}
     for bit, image in enumerate(images):
         first = next(i for i, chars in enumerate(image) if chars <= anchors)
         mask = np.uint64(1) << np.uint64(bit)
@@ -525,12 +523,12 @@ def _secret_offsets(batch: _BatchText) -> list[int]:
 
     blob = np.frombuffer(batch.blob, dtype=np.uint8)
     pos = np.flatnonzero(np.frombuffer(batch.classes, dtype=np.uint8) == _ANCHOR)
-    reach = 4
+    reach = max(abs(d) for pair in _CONTEXT for d in pair)
     edge = (pos < reach) | (pos >= blob.size - reach)
     found = pos[edge].tolist()  # too near an end of the blob to look around: kept (at most 8)
     pos = pos[~edge]
     at, pairs = _secret_tables()
-    for i, offsets in enumerate(((1, 2), (-2, -1), (-4, -3), (3, 4))):  # most selective first
+    for i, offsets in enumerate(_CONTEXT):
         d1, d2 = offsets
         fit = pairs[offsets][(blob[pos + d1].astype(np.uint16) << 8) | blob[pos + d2]]
         bits = fit & at[blob[pos]] if i == 0 else fit & bits
