@@ -11,7 +11,7 @@ import re
 from bisect import bisect_right
 from functools import lru_cache
 from itertools import accumulate, compress
-from operator import is_, not_
+from operator import not_
 from typing import Iterable, Iterator
 
 from ..findings import Finding, Severity
@@ -528,10 +528,10 @@ def _secret_offsets(batch: _BatchText) -> list[int]:
     found = pos[edge].tolist()  # too near an end of the blob to look around: kept (at most 8)
     pos = pos[~edge]
     at, pairs = _secret_tables()
-    for i, offsets in enumerate(_CONTEXT):
+    bits = at[blob[pos]]
+    for offsets in _CONTEXT:  # each pass keeps fewer anchors
         d1, d2 = offsets
-        fit = pairs[offsets][(blob[pos + d1].astype(np.uint16) << 8) | blob[pos + d2]]
-        bits = fit & at[blob[pos]] if i == 0 else fit & bits
+        bits &= pairs[offsets][(blob[pos + d1].astype(np.uint16) << 8) | blob[pos + d2]]
         keep = bits != 0
         pos, bits = pos[keep], bits[keep]
     return found + pos.tolist()
