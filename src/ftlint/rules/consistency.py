@@ -409,7 +409,7 @@ class ResponseEchoesPrompt(Rule):
         pairs_of: dict = self.__dict__.setdefault("_pairs", {})
         chosen: list[int] = []
         special = None
-        threshold, min_chars = self.options["threshold"], self.options["min_chars"]
+        min_chars = self.options["min_chars"]
         for i, sig in enumerate(sigs):
             pairs = pairs_of.get(sig)
             if pairs is None:
@@ -559,8 +559,6 @@ def _echo_pairs(sig: tuple) -> tuple[tuple[int, int], ...]:
 
 
 _ASCII_SPACE = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
-# What whitespace becomes in the batch projection (see `_batch`): itself, CTRL, NBSP or `?`.
-_SPACE_LIKE = b" \t\n\r\x00\xa0?"
 
 
 # Bounds on len(" ".join(text.lower().split())) without splitting. lower() keeps every
