@@ -24,10 +24,9 @@ _PLUGINS = (
     "ArtifactoryDetector", "AWSKeyDetector", "AzureStorageKeyDetector", "BasicAuthDetector",
     "DiscordBotTokenDetector", "GitHubTokenDetector", "GitLabTokenDetector", "JwtTokenDetector",
     "MailchimpDetector", "NpmDetector", "OpenAIDetector", "PrivateKeyDetector", "PypiTokenDetector",
-    "SendGridDetector", "SlackDetector", "SquareOAuthDetector", "StripeDetector", "TwilioKeyDetector",
+    "SendGridDetector", "SlackDetector", "SquareOAuthDetector", "StripeDetector", "TelegramBotTokenDetector",
+    "TwilioKeyDetector",
 )
-# Not used: Discord and Telegram bot tokens have no literal anchor, so no cheap prefilter can
-# find them; scanning every text with their patterns would double the cost of the whole lint.
 # Tokens not covered by detect-secrets: Hugging Face, Anthropic, Google API keys.
 _EXTRA = (
     ("Hugging Face Token", re.compile(r"\bhf_[A-Za-z0-9]{34,}\b")),
@@ -93,32 +92,44 @@ def _detectors() -> tuple[re.Pattern, list[tuple[str, re.Pattern]]]:
     return re.compile("|".join(parts)), pairs
 
 
-# Cheap prefilters: every detector above needs one of these anchors. Patterns are grouped by
-# a character they all contain, so clean prose is rejected by fast substring tests; this is
-# several times faster than running the detectors' own patterns (tests keep the coverage honest).
-# The literal anchors are listed once: the batch prefilter (`_SECRET_ANCHORS`) is built from them.
-_UPPER_LITERALS = ("AKIA", "ASIA", "GR1348941", "PRIVATE KEY", "AIza", "SG.", "EAAA", "AccountKey", "AKC")
-_UNDERSCORE_LITERALS = (*(f"gh{c}_" for c in "pousr"), "github_pat_", "hf_", "npm_", "sk_live", "rk_live")
-_DASH_LITERALS = ("sk-", "pypi-", *(f"gl{k}-" for k in "pat dt rt ptt cbt ffct imt soat agent oas ft".split()),
-                  *(f"xox{c}-" for c in "abposr"))
-_JWT, _SLACK_HOOK = "eyJ", "hooks.slack"  # plain substring tests
+# Cheap prefilters: every detector above needs one of these anchors (tests run each detector's
+# positives through both paths). Patterns are grouped by a character they all contain, so clean
+# prose is rejected by fast substring tests; this is several times faster than running the
+# detectors' own patterns. The literal anchors are listed once: the batch prefilter's images
+# (`_secret_images`) are built from them.
+_UPPER_LITERALS = ("AKIA", "ASIA", "ABIA", "ACCA", "A3T", "GR1348941", "PRIVATE KEY", "AIza", "SG.", "EAAA",
+                   "AccountKey", "AKC")
+_UNDERSCORE_LITERALS = (*(f"gh{c}_" for c in "pousr"), "github_pat_", "hf_", "npm_", "/:_authToken", "sk_live",
+                        "rk_live")
+_DASH_LITERALS = ("sk-", "pypi-", "sq0csp-", "PuTTY-User-Key-File-2",
+                  *(f"gl{k}-" for k in "pat dt rt ptt cbt ffct imt soat agent oas ft".split()))
+_JWT = "eyJ"  # a plain substring test
+# The Slack detector ignores case, and so do these (written as `re.IGNORECASE` takes them).
+_SLACK_TOKEN, _SLACK_HOOK = "xox[abposr]-", "hooks.slack"
 _UPPER = re.compile("|".join(map(re.escape, _UPPER_LITERALS)))
 _UNDERSCORE = re.compile("|".join(map(re.escape, _UNDERSCORE_LITERALS)))
-_DASH = re.compile("|".join(map(re.escape, _DASH_LITERALS)) + r"|-us\d")
-_URL_AUTH = re.compile(r"://[^\s/:@]+:[^\s/@]+@")
-# Detectors without a literal anchor run only when a cheap substring test passes.
-_TWILIO = re.compile(r"\b(?:SK|AC)[0-9a-fA-F]{32}\b")
+_DASH = re.compile("|".join(map(re.escape, _DASH_LITERALS)) + rf"|(?i:{_SLACK_TOKEN})|-us\d")
+_URL = re.compile(r"://[^\s/:@]+:[^\s/@]+@|(?i:" + re.escape(_SLACK_HOOK) + ")")  # basic auth, Slack webhooks
+# Detectors without a literal anchor run only when a cheap substring test passes; each of these
+# leads with its rarest character, or with a test `re` can skip to.
+_TWILIO = re.compile(r"(?:SK|AC)[a-z0-9]{32}")
 _ARTIFACTORY = re.compile(r"\bAP[\dA-F][a-zA-Z0-9]{8,}")
+_DISCORD = re.compile(r"\.(?<=[a-zA-Z\d_-]{23}\.)[a-zA-Z\d_-]{6}\.[a-zA-Z\d_-]{27}")  # id.timestamp.hmac
+_TELEGRAM = re.compile(r":(?<=\d{8}:)[0-9A-Za-z_-]{35}")  # bot-id:secret
+# AWS secret keys: a quoted 40-character value near "aws" (any case); the value is the rare part.
+_AWS_VALUE, _AWS_WORD = re.compile(r"['\"][0-9a-zA-Z/+]{40}['\"]"), re.compile("aws", re.I)
 
 
 def _maybe_secret(text: str) -> bool:
     return bool(
-        _UPPER.search(text) or _JWT in text or _SLACK_HOOK in text
+        _UPPER.search(text) or _JWT in text
         or "_" in text and _UNDERSCORE.search(text)
         or "-" in text and _DASH.search(text)
-        or "://" in text and _URL_AUTH.search(text)
+        or "://" in text and _URL.search(text)
         or ("SK" in text or "AC" in text) and _TWILIO.search(text)
         or "AP" in text and _ARTIFACTORY.search(text)
+        or _DISCORD.search(text) or _TELEGRAM.search(text)
+        or _AWS_VALUE.search(text) and _AWS_WORD.search(text)
     )
 
 
@@ -194,8 +205,17 @@ class SecretInText(_TextScanRule):
     ## What it does
     Scans every turn with detect-secrets' high-precision detectors (AWS, GitHub, GitLab, Slack,
     Stripe, OpenAI, JWT, private keys, basic-auth URLs, …) plus Hugging Face, Anthropic and Google
-    key patterns. The message names the type and a short hash, never the secret. (Discord and
-    Telegram bot tokens are not detected: their patterns have no anchor a fast prefilter can use.)
+    key patterns. The message names the type and a short hash, never the secret.
+
+    Detectors used (each runs only where a cheap test finds its anchor, so clean prose costs
+    little): Artifactory, AWS access key ids (`AKIA`, `ASIA`, `ABIA`, `ACCA`, `A3T…`) and AWS
+    secret keys (a quoted 40-character value after "aws"), Azure storage account keys,
+    basic-auth URLs (`scheme://user:password@`), Discord and Telegram bot tokens, GitHub,
+    GitLab, JWTs, Mailchimp, npm `_authToken` lines, OpenAI, PEM/PuTTY private keys, PyPI,
+    SendGrid, Slack tokens and webhook URLs (any case), Square OAuth secrets, Stripe live keys,
+    Twilio, Hugging Face, Anthropic and Google API keys. Not detected: values found only by
+    keyword or entropy heuristics (`password = …`, random-looking strings), which are far too
+    noisy in natural-language text.
 
     ## Why it matters
     A fine-tuned model memorises and regurgitates training text; a leaked key in the data is a
@@ -378,9 +398,9 @@ class PersonalData(_TextScanRule):
 _CACHE_KEY = "ftlint.security.batch"
 
 # One byte translation serves both rules: anchor characters of secrets -> 1, ASCII digits -> 2,
-# the other ASCII characters `_DIGIT_RUN` takes between digits -> 3 ("-" stays an anchor), rest -> 0.
+# the other ASCII characters `_DIGIT_RUN` takes between digits -> 3 ("-" and "." stay anchors), rest -> 0.
 _ANCHOR, _DIGIT, _DIGIT_SEPARATOR = 1, 2, 3
-_ANCHOR_CHARS = "AGJK_-k"  # every literal test of `_maybe_secret` contains one (tests check it)
+_ANCHOR_CHARS = "AGJK_-k.:wW"  # every image of `_secret_images` places one (tests check it)
 _CLASSES = bytes(_ANCHOR if chr(c) in _ANCHOR_CHARS else _DIGIT if 0x30 <= c <= 0x39
                  else _DIGIT_SEPARATOR if chr(c) in _ASCII_SPACE + ".)" else 0 for c in range(256))
 _DIGIT_BYTE = bytes([_DIGIT])
@@ -475,15 +495,31 @@ def _char_set(chars: str) -> frozenset[int]:
     return frozenset(ord(c) if ord(c) < 128 else ord("?") for c in chars)
 
 
+# Beyond ASCII, `re.IGNORECASE` also matches "İı" for "i", "K" (Kelvin) for "k" and "ſ" for "s".
+_CASE_FOLDS = {"i": "\u0130\u0131", "k": "\u212a", "s": "\u017f"}
+
+
+def _any_case(chars: str) -> frozenset[int]:
+    """The blob bytes that a character `re.IGNORECASE` takes for one of `chars` can be."""
+    return _char_set("".join(c + c.swapcase() + _CASE_FOLDS.get(c.lower(), "") for c in chars))
+
+
 def _secret_images() -> list[tuple[frozenset[int], ...]]:
     lit = lambda s: tuple(_char_set(c) for c in s)  # noqa: E731
+    any_case = lambda s: tuple(_any_case(c) for c in s)  # noqa: E731
     digit = _char_set("0123456789\u0660")  # \d: an ASCII digit, or another digit ("?")
-    hexdigit = _char_set("0123456789abcdefABCDEF")
-    images = [lit(s) for s in (*_UPPER_LITERALS, *_UNDERSCORE_LITERALS, *_DASH_LITERALS, _JWT, _SLACK_HOOK)]
+    word = _char_set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-") | digit  # [a-zA-Z\d_-]
+    images = [lit(s) for s in (*_UPPER_LITERALS, *_UNDERSCORE_LITERALS, *_DASH_LITERALS, _JWT)]
     images += [
+        any_case("xox") + (_any_case("abposr"), _char_set("-")),        # _DASH: Slack tokens
         lit("-us") + (digit,),                                         # _DASH: -us\d
-        lit("SK") + (hexdigit,) * 32, lit("AC") + (hexdigit,) * 32,    # _TWILIO, without \b
+        any_case(_SLACK_HOOK),                                         # _URL: Slack webhooks
+        lit("SK") + (_char_set("abcdefghijklmnopqrstuvwxyz0123456789"),) * 4,  # _TWILIO's start
+        lit("AC") + (_char_set("abcdefghijklmnopqrstuvwxyz0123456789"),) * 4,
         lit("AP") + (digit | _char_set("ABCDEF"),),                    # _ARTIFACTORY's start
+        (word,) * 4 + lit(".") + (word,) * 6 + lit("."),               # _DISCORD's middle
+        (digit,) * 4 + lit(":") + (_char_set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-"),) * 4,
+        any_case("aws"),                                               # _AWS_WORD
     ]
     return images
 
@@ -491,8 +527,9 @@ def _secret_images() -> list[tuple[frozenset[int], ...]]:
 @lru_cache(maxsize=1)
 def _secret_tables():
     """Bit i of an entry is set when image i fits: in `at`, the anchor byte; in `pairs[d]`, the
-    two bytes at the offsets `d` (a `_CONTEXT` pair) from the anchor, as one 16-bit key. Each image is placed at its first anchor character; places outside an image
-    fit any byte."""
+    two bytes at the offsets `d` (a `_CONTEXT` pair) from the anchor, as one 16-bit key. Each
+    image is placed at its first character whose every byte is an anchor; places outside an
+    image fit any byte."""
     import numpy as np
 
     images = _secret_images()
