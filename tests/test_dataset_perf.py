@@ -17,7 +17,7 @@ from ftlint.records import Record, reader_for
 from ftlint.rule import Context
 from ftlint.rules import dataset
 from ftlint.rules.dataset import (ConflictingResponses, DuplicateExample, NearDuplicate, TrainEvalOverlap,
-                                  _digest_batch, _example_digest, _prompt_answer_digests)
+                                  _batch_view, _example_digest, _prompt_answer_digests)
 
 RULES = (DuplicateExample, ConflictingResponses, TrainEvalOverlap, NearDuplicate)
 
@@ -153,10 +153,10 @@ ALPHABET = st.sampled_from(list("ab cD.,!\t\n\x1c\x1f\x85\xa0\u3000\u2009\u2028\
 def test_batch_digests_match_reference(conversations: list[list[tuple[str, str]]]) -> None:
     rows = [{"messages": [{"role": r, "content": c} for r, c in conv]} for conv in conversations]
     batch, ref = _examples_from_data(rows), _examples_from_data(rows)
-    _digest_batch(batch)
-    for b, r in zip(batch, ref):
-        assert b.cache["digest"] == _example_digest(r)
-        assert b.cache["prompt_answer"] == _prompt_answer_digests(r)
+    view = _batch_view(batch)
+    for k, r in enumerate(ref):
+        assert view.digests[k] == _example_digest(r)
+        assert (view.prompts[k], view.answers[k]) == (_prompt_answer_digests(r) or (None, None))
     rule = NearDuplicate({"min_words": 3})
     ctx = Context(options=rule.options)
     assert rule.collect_batch(_examples_from_data(rows), ctx) == [rule.collect(e, ctx) for e in _examples_from_data(rows)]
@@ -166,9 +166,9 @@ def test_digest_ignores_whitespace_and_case_only() -> None:
     a, b, c = _examples_from_data([{"instruction": "Say  hi\n", "output": "Hi!"},
                                    {"instruction": " say hi", "output": "hi!\u3000"},
                                    {"instruction": "say hi", "output": "hi !"}])
-    _digest_batch([a, b, c])
-    assert a.cache["digest"] == b.cache["digest"] != c.cache["digest"]
-    assert a.cache["prompt_answer"][0] == c.cache["prompt_answer"][0]  # same prompt, other answer
+    view = _batch_view([a, b, c])
+    assert view.digests[0] == view.digests[1] != view.digests[2]
+    assert view.prompts[0] == view.prompts[2] and view.answers[0] != view.answers[2]  # same prompt, other answer
 
 
 def _collect_in_child(queue) -> None:  # pragma: no cover - runs in the forked child

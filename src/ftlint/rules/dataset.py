@@ -5,6 +5,7 @@ from __future__ import annotations
 import array
 import functools
 import itertools
+import operator
 import string
 import struct
 from typing import Any, Iterator
@@ -53,14 +54,6 @@ def _prompt_answer_digests(example: Example) -> tuple[bytes, bytes] | None:
     return example.cache["prompt_answer"]
 
 
-def _turn_bytes(example: Example) -> list[bytes]:
-    """UTF-8 of every turn's lower-cased text (all turns), encoded once for the batch paths."""
-    found = example.cache.get("utf8")
-    if found is None:
-        found = example.cache["utf8"] = [t.lower.encode("utf-8", "replace") for t in example.all_turns()]
-    return found
-
-
 _ROLES: dict[str, bytes | None] = {}
 
 
@@ -82,71 +75,148 @@ def _multibyte_space_codes() -> tuple[list[int], list[int]]:
     return two, three
 
 
-def _digest_batch(examples: list[Example]) -> None:
-    """Fill the `digest` and `prompt_answer` caches of many examples at once: exactly what
-    `_example_digest` and `_prompt_answer_digests` compute, without splitting every text into
-    Python words.
+_POS = struct.Struct("<III")  # a fact's line, column and index
 
-    All turns of the batch go into one buffer as `role text role text …`; numpy collapses the
-    whitespace runs (str.split's whitespace, non-ASCII spaces included) in one pass, and every
-    digest is the hash of a slice of the result: the example from its first role to its end,
-    the prompt up to the last assistant role, the answer after that role.
+_get_turns = operator.attrgetter("turns")
+_get_rejected = operator.attrgetter("rejected")
+_get_role = operator.attrgetter("role")
+_get_content = operator.attrgetter("content")
+_get_text = operator.attrgetter("text")
+_get_lower = operator.attrgetter("_lower")
+_get_position = operator.attrgetter("record.line", "record.column", "record.index")
+
+
+class _BatchView:
+    """What the dataset rules share about one batch, computed once for all of them: every
+    turn's lower-cased UTF-8, and per example its digest, its (prompt, answer) digests and its
+    packed position. Plain lists, not per-example cache entries: no other rule reads them.
+
+    `encoded[turn_start[k]:turn_start[k + 1]]` are example k's turns (`all_turns()`);
+    `digests[k]` is `_example_digest`, `prompts[k]`/`answers[k]` `_prompt_answer_digests`
+    (None, None where that is None), `positions[k]` the `_POS` bytes of its record.
     """
-    import numpy as np
 
-    todo = [e for e in examples if "digest" not in e.cache or "prompt_answer" not in e.cache]
-    if not todo:
-        return
-    parts: list[bytes] = []  # role, text, role, text, … for every turn of the batch
-    get = _ROLES.get
-    for example in todo:
-        for turn, text in zip(example.all_turns(), _turn_bytes(example)):
-            role = get(turn.role) or _role_bytes(turn.role)
-            if role is None:  # not a canonical role: the reference handles the odd case
-                for e in todo:
-                    _example_digest(e)
-                    _prompt_answer_digests(e)
-                return
-            parts += (role, text)
-    buf = b" ".join(parts) + b" "  # the final space ends the last example like the others
-    a = np.frombuffer(buf.translate(_TO_SPACE), dtype=np.uint8)
-    if not buf.isascii():
-        a = a.copy()
-        two, three = _multibyte_space_codes()
-        lead = np.flatnonzero((a == 0xE2) | (a == 0xC2) | (a == 0xE1) | (a == 0xE3))
-        if len(lead):
-            nxt = np.minimum(lead + 1, len(a) - 1)
-            pair = a[lead].astype(np.int32) << 8 | a[nxt]
-            triple = pair << 8 | a[np.minimum(lead + 2, len(a) - 1)]
-            for width, hit in ((2, np.isin(pair, two)), (3, np.isin(triple, three))):
-                for k in range(width):
-                    a[lead[hit] + k] = 32
-    space = a == 32
-    drop = space.copy()  # a space after a space goes; so does one at the very start
-    drop[1:] &= space[:-1]
-    collapsed = a[~drop].tobytes()
-    view = memoryview(collapsed)
-    dropped = np.flatnonzero(drop)
-    lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
-    starts = np.zeros(len(parts), dtype=np.int64)
-    np.cumsum(lengths[:-1] + 1, out=starts[1:])
-    role_start = starts[0::2]
-    # Where each turn's role starts in the collapsed text (a role is never dropped), plus the end.
-    at = (role_start - np.searchsorted(dropped, role_start)).tolist() + [len(collapsed)]
-    role_len = lengths[0::2].tolist()
-    turn = 0
-    for example in todo:
-        count = len(example.turns) + len(example.rejected or ())
-        end = at[turn + count] - 1  # the one space that follows every example
-        example.cache["digest"] = xxh3_128_digest(view[at[turn]:end] if count else b"")
-        last = example.last_assistant_index()
-        if last is None or last == 0:
-            example.cache["prompt_answer"] = None
+    __slots__ = ("examples", "encoded", "turn_start", "digests", "prompts", "answers", "positions")
+
+    def __init__(self, examples: list[Example]) -> None:
+        import numpy as np
+
+        self.examples = list(examples)  # holds them: no other batch can reuse their ids
+        n = len(examples)
+        turn_lists = list(map(_get_turns, examples))
+        if any(map(_get_rejected, examples)):  # preference data: all_turns() adds the rejected ones
+            chosen = np.fromiter(map(len, turn_lists), dtype=np.int64, count=n)
+            turn_lists = [e.all_turns() for e in examples]
         else:
-            answer = at[turn + last] + role_len[turn + last] + 1
-            example.cache["prompt_answer"] = (xxh3_128_digest(view[at[turn]:at[turn + last] - 1]),
-                                              xxh3_128_digest(view[answer:max(at[turn + last + 1] - 1, answer)]))
-        turn += count
+            chosen = None
+        counts = np.fromiter(map(len, turn_lists), dtype=np.int64, count=n)
+        turn_start = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=turn_start[1:])
+        turns = list(itertools.chain.from_iterable(turn_lists))
+        lowers = list(map(_get_lower, turns))
+        if None in lowers:  # not lower-cased by another rule yet: per turn, C-level loops only
+            texts = list(map(_get_content, turns))
+            if not all(map(isinstance, texts, itertools.repeat(str))):
+                texts = list(map(_get_text, turns))
+            lowers = list(map(str.lower, texts))
+        self.encoded = list(map(str.encode, lowers, itertools.repeat("utf-8"), itertools.repeat("replace")))
+        self.turn_start = turn_start
+        self.positions = list(itertools.starmap(_POS.pack, map(_get_position, examples)))
+        roles = list(map(_get_role, turns))
+        for role in set(roles):
+            if _role_bytes(role) is None:  # not one plain word: the reference handles the odd case
+                self.digests = list(map(_example_digest, examples))
+                pairs = [_prompt_answer_digests(e) or (None, None) for e in examples]
+                self.prompts = [p for p, _ in pairs]
+                self.answers = [a for _, a in pairs]
+                return
+        self._digest(examples, roles, counts if chosen is None else chosen)
+
+    def _digest(self, examples: list[Example], roles: list[str], chosen: Any) -> None:
+        """The digests without splitting texts into Python words.
+
+        All turns of the batch go into one buffer as `role text role text …`; numpy collapses
+        the whitespace runs (str.split's whitespace, non-ASCII spaces included) in one pass,
+        and every digest is the hash of a slice of the result: the example from its first role
+        to its end, the prompt up to the last assistant role, the answer after that role.
+        """
+        import numpy as np
+
+        n = len(examples)
+        nturns = len(roles)
+        role_parts = list(map(_ROLES.__getitem__, roles))
+        parts: list[bytes] = [b""] * (2 * nturns)
+        parts[0::2] = role_parts
+        parts[1::2] = self.encoded
+        buf = b" ".join(parts) + b" "  # the final space ends the last example like the others
+        a = np.frombuffer(buf.translate(_TO_SPACE), dtype=np.uint8)
+        if not buf.isascii():
+            a = a.copy()
+            two, three = _multibyte_space_codes()
+            lead = np.flatnonzero((a == 0xE2) | (a == 0xC2) | (a == 0xE1) | (a == 0xE3))
+            if len(lead):
+                nxt = np.minimum(lead + 1, len(a) - 1)
+                pair = a[lead].astype(np.int32) << 8 | a[nxt]
+                triple = pair << 8 | a[np.minimum(lead + 2, len(a) - 1)]
+                for width, hit in ((2, np.isin(pair, two)), (3, np.isin(triple, three))):
+                    for k in range(width):
+                        a[lead[hit] + k] = 32
+        space = a == 32
+        drop = space.copy()  # a space after a space goes; so does one at the very start
+        drop[1:] &= space[:-1]
+        collapsed = a[~drop].tobytes()
+        view = memoryview(collapsed)
+        dropped = np.flatnonzero(drop)
+        lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        starts = np.zeros(len(parts), dtype=np.int64)
+        if len(parts):
+            np.cumsum(lengths[:-1] + 1, out=starts[1:])
+        role_start = starts[0::2]
+        # Where each turn's role starts in the collapsed text (a role is never dropped), plus the end.
+        at = np.empty(nturns + 1, dtype=np.int64)
+        at[:-1] = role_start - np.searchsorted(dropped, role_start)
+        at[-1] = len(collapsed)
+        first = self.turn_start[:-1]
+        ends = at[self.turn_start[1:]] - 1  # the one space that follows every example
+        begins = at[first]
+        slices = map(slice, begins.tolist(), np.maximum(ends, begins).tolist())
+        self.digests = list(map(xxh3_128_digest, map(view.__getitem__, slices)))
+        # The last assistant turn of each example's `turns` (not the rejected ones): the last
+        # assistant position before the end of its turns, if it is not before their start.
+        assistant = np.flatnonzero(np.fromiter(map("assistant".__eq__, roles), dtype=np.bool_, count=nturns))
+        self.prompts = [None] * n
+        self.answers = [None] * n
+        if not len(assistant):
+            return
+        k = np.searchsorted(assistant, first + chosen) - 1
+        last = assistant[np.maximum(k, 0)]
+        has = np.flatnonzero((k >= 0) & (last > first))  # an answer with a prompt before it
+        if not len(has):
+            return
+        last = last[has]
+        begin = begins[has]
+        answer = at[last] + lengths[2 * last] + 1
+        prompts = map(xxh3_128_digest, map(view.__getitem__, map(slice, begin.tolist(), (at[last] - 1).tolist())))
+        answers = map(xxh3_128_digest, map(view.__getitem__, map(
+            slice, answer.tolist(), np.maximum(at[last + 1] - 1, answer).tolist())))
+        for i, p, q in zip(has.tolist(), prompts, answers):
+            self.prompts[i] = p
+            self.answers[i] = q
+
+
+_LAST_VIEW: list[_BatchView] = []
+
+
+def _batch_view(examples: list[Example]) -> _BatchView:
+    """The shared view of a batch: the engine hands the same batch to every dataset rule in
+    turn, so the view of the last batch is kept (one batch; replaced by the next)."""
+    if _LAST_VIEW:
+        last = _LAST_VIEW[0]
+        if len(last.examples) == len(examples) and all(map(operator.is_, last.examples, examples)):
+            return last
+    found = _BatchView(examples)
+    _LAST_VIEW[:] = [found]
+    return found
 
 
 class ExampleCount(Rule):
@@ -196,7 +266,6 @@ class ExampleCount(Rule):
                                       severity=Severity.NOTE, key=path, properties={"examples": n})
 
 
-_POS = struct.Struct("<III")
 
 
 # One record's fact is one plain bytes object: a 16-byte key, an optional extra (a 16-byte
@@ -288,8 +357,8 @@ class DuplicateExample(Rule):
         return _fact(_example_digest(example), example.record)
 
     def collect_batch(self, examples: list[Example], ctx: Context) -> list[Any]:
-        _digest_batch(examples)
-        return [self.collect(example, ctx) for example in examples]
+        view = _batch_view(examples)
+        return list(map(operator.concat, view.digests, view.positions))
 
     def finish(self, facts: dict[str, list[bytes]], ctx: Context) -> Iterator[Finding]:
         for path, items in facts.items():
@@ -344,8 +413,8 @@ class ConflictingResponses(Rule):
         return _fact(pa[0], example.record, pa[1])
 
     def collect_batch(self, examples: list[Example], ctx: Context) -> list[Any]:
-        _digest_batch(examples)
-        return [self.collect(example, ctx) for example in examples]
+        view = _batch_view(examples)
+        return [None if p is None else p + a + pos for p, a, pos in zip(view.prompts, view.answers, view.positions)]
 
     def finish(self, facts: dict[str, list[bytes]], ctx: Context) -> Iterator[Finding]:
         for path, items in facts.items():
@@ -399,8 +468,8 @@ class TrainEvalOverlap(Rule):
     def collect_batch(self, examples: list[Example], ctx: Context) -> list[Any]:
         if ctx.split is None:
             return [None] * len(examples)
-        _digest_batch(examples)
-        return [self.collect(example, ctx) for example in examples]
+        view = _batch_view(examples)
+        return [(d if p is None else p) + pos for p, d, pos in zip(view.prompts, view.digests, view.positions)]
 
     def finish(self, facts: dict[str, list[bytes]], ctx: Context) -> Iterator[Finding]:
         train: dict[bytes, tuple[str, bytes]] = {}
@@ -598,12 +667,9 @@ class NearDuplicate(Rule):
         hashes in numpy, and rensa once per _RENSA_ROWS examples."""
         import numpy as np
 
-        _digest_batch(examples)
-        parts: list[bytes] = []
-        bounds = [0]  # each example's texts are parts[bounds[k]:bounds[k + 1]]
-        for example in examples:
-            parts.extend(_turn_bytes(example))
-            bounds.append(len(parts))
+        view = _batch_view(examples)
+        parts = view.encoded
+        bounds = view.turn_start  # each example's texts are parts[bounds[k]:bounds[k + 1]]
         # Spaces around and between the texts: words never run from one text into the next.
         buf = b" " + b" ".join(parts) + b" " * 17
         breaks = np.frombuffer(buf.translate(_WORD_BREAK), dtype=np.bool_)
@@ -614,7 +680,7 @@ class NearDuplicate(Rule):
         part_start[0] = 1
         np.cumsum(lengths + 1, out=part_start[1:])
         part_start[1:] += 1
-        first_word = np.searchsorted(starts, part_start[np.asarray(bounds)])
+        first_word = np.searchsorted(starts, part_start[bounds])
         words = np.diff(first_word)
         keep = words >= self.options["min_words"]
         shingles = _shingle_hashes_batch(buf, starts, ends)
@@ -627,8 +693,11 @@ class NearDuplicate(Rule):
         rows = _minhash_rows(shingles[index], offsets, int(self.options["num_perm"]))
         signatures = rows.astype("<u2").tobytes()
         width = 2 * rows.shape[1]
-        return [_fact(_example_digest(example), example.record, signatures[k * width:(k + 1) * width])
-                if keep[k] else None for k, example in enumerate(examples)]
+        digests, positions = view.digests, view.positions
+        out: list[Any] = [None] * len(examples)
+        for k in np.flatnonzero(keep).tolist():
+            out[k] = digests[k] + signatures[k * width:(k + 1) * width] + positions[k]
+        return out
 
     def finish(self, facts: dict[str, list[bytes]], ctx: Context) -> Iterator[Finding]:
         threshold = float(self.options["threshold"])
