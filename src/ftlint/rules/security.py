@@ -400,7 +400,7 @@ _CACHE_KEY = "ftlint.security.batch"
 # One byte translation serves both rules: anchor characters of secrets -> 1, ASCII digits -> 2,
 # the other ASCII characters `_DIGIT_RUN` takes between digits -> 3 ("-" and "." stay anchors), rest -> 0.
 _ANCHOR, _DIGIT, _DIGIT_SEPARATOR = 1, 2, 3
-_ANCHOR_CHARS = "AGJK_-k.:wW"  # every image of `_secret_images` places one (tests check it)
+_ANCHOR_CHARS = "AGJK_-.:wW"  # every image of `_secret_images` holds one (tests check it)
 _CLASSES = bytes(_ANCHOR if chr(c) in _ANCHOR_CHARS else _DIGIT if 0x30 <= c <= 0x39
                  else _DIGIT_SEPARATOR if chr(c) in _ASCII_SPACE + ".)" else 0 for c in range(256))
 _DIGIT_BYTE = bytes([_DIGIT])
@@ -484,10 +484,15 @@ class _BatchText:
 
 # Secrets. `_maybe_secret` accepts a text when one of its tests matches; each test, written as
 # a sequence of character sets, is an "image" below, and each image holds an anchor character.
-# numpy lists the anchors of the blob (~9 per record of prose) and keeps those whose neighbours,
-# four on each side, fit some image placed there: a necessary condition, so no text
-# `_maybe_secret` accepts is lost. Basic-auth URLs are found by their "@" instead.
-_CONTEXT = ((1, 2), (-2, -1), (-4, -3), (3, 4))  # neighbour pairs, most selective first
+# numpy lists the anchors of the blob (~30 per record of prose) and keeps those whose neighbours,
+# eight on each side, fit some image placed there: a necessary condition, so no text
+# `_maybe_secret` accepts is lost. A test that is a pattern (not a literal) names it with its
+# image: a turn kept only by such images is kept when one of their patterns matches it (the
+# test itself, or a part of it), so prose like "laws" or "self.color" costs one search, not
+# every test. Basic-auth URLs are found by their "@" instead.
+# Neighbour pairs, most selective first; each pair is two adjacent bytes, read as one big-endian
+# 16-bit number from an unaligned view of the blob.
+_CONTEXT = ((0, 1), (2, 3), (-2, -1), (-4, -3), (4, 5), (6, 7), (-6, -5), (-8, -7))
 
 
 def _char_set(chars: str) -> frozenset[int]:
@@ -504,35 +509,40 @@ def _any_case(chars: str) -> frozenset[int]:
     return _char_set("".join(c + c.swapcase() + _CASE_FOLDS.get(c.lower(), "") for c in chars))
 
 
-def _secret_images() -> list[tuple[frozenset[int], ...]]:
+def _secret_images() -> list[tuple[tuple[frozenset[int], ...], re.Pattern | None]]:
+    """(image, pattern): the pattern, when there is one, matches every text the image's test accepts."""
     lit = lambda s: tuple(_char_set(c) for c in s)  # noqa: E731
     any_case = lambda s: tuple(_any_case(c) for c in s)  # noqa: E731
     digit = _char_set("0123456789\u0660")  # \d: an ASCII digit, or another digit ("?")
     word = _char_set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-") | digit  # [a-zA-Z\d_-]
-    images = [lit(s) for s in (*_UPPER_LITERALS, *_UNDERSCORE_LITERALS, *_DASH_LITERALS, _JWT)]
+    lower_or_digit = _char_set("abcdefghijklmnopqrstuvwxyz0123456789")
+    alnum = _char_set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+    images: list[tuple[tuple[frozenset[int], ...], re.Pattern | None]] = [
+        (lit(s), None) for s in (*_UPPER_LITERALS, *_UNDERSCORE_LITERALS, *_DASH_LITERALS, _JWT)]
     images += [
-        any_case("xox") + (_any_case("abposr"), _char_set("-")),        # _DASH: Slack tokens
-        lit("-us") + (digit,),                                         # _DASH: -us\d
-        any_case(_SLACK_HOOK),                                         # _URL: Slack webhooks
-        lit("SK") + (_char_set("abcdefghijklmnopqrstuvwxyz0123456789"),) * 4,  # _TWILIO's start
-        lit("AC") + (_char_set("abcdefghijklmnopqrstuvwxyz0123456789"),) * 4,
-        lit("AP") + (digit | _char_set("ABCDEF"),),                    # _ARTIFACTORY's start
-        (word,) * 4 + lit(".") + (word,) * 6 + lit("."),               # _DISCORD's middle
-        (digit,) * 4 + lit(":") + (_char_set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-"),) * 4,
-        any_case("aws"),                                               # _AWS_WORD
+        (any_case("xox") + (_any_case("abposr"), _char_set("-")), None),  # _DASH: Slack tokens
+        (lit("-us") + (digit,), None),                                   # _DASH: -us\d
+        (any_case(_SLACK_HOOK), _URL),                                   # _URL: Slack webhooks
+        (lit("SK") + (lower_or_digit,) * 8, _TWILIO),                    # _TWILIO's start
+        (lit("AC") + (lower_or_digit,) * 8, _TWILIO),
+        (lit("AP") + (digit | _char_set("ABCDEF"),) + (alnum,) * 6, _ARTIFACTORY),  # _ARTIFACTORY's start
+        ((word,) * 8 + lit(".") + (word,) * 6 + lit(".") + (word,), _DISCORD),  # _DISCORD's middle
+        ((digit,) * 8 + lit(":") + (alnum | _char_set("_-"),) * 8, _TELEGRAM),
+        (any_case("aws"), _AWS_VALUE),                                   # _AWS_WORD and _AWS_VALUE
     ]
     return images
 
 
 @lru_cache(maxsize=1)
 def _secret_tables():
-    """Bit i of an entry is set when image i fits: in `at`, the anchor byte; in `pairs[d]`, the
-    two bytes at the offsets `d` (a `_CONTEXT` pair) from the anchor, as one 16-bit key. Each
+    """(pairs, confirm). Bit i of an entry of `pairs[d]` is set when image i fits the two bytes
+    at the offsets `d` (a `_CONTEXT` pair) from the anchor, as one 16-bit key. Each
     image is placed at its first character whose every byte is an anchor; places outside an
-    image fit any byte."""
+    image fit any byte. `confirm` lists (mask of the images that name a pattern, pattern)."""
     import numpy as np
 
-    images = _secret_images()
+    named = _secret_images()
+    images = [image for image, _ in named]
     anchors = _char_set(_ANCHOR_CHARS)
     assert len(images) <= 64
 
@@ -543,42 +553,62 @@ def _secret_tables():
         ok[sorted(image[i])] = True
         return ok
 
-    at = np.zeros(256, dtype=np.uint64)
     pairs = {offsets: np.zeros(65536, dtype=np.uint64) for offsets in _CONTEXT}
     for bit, image in enumerate(images):
         first = next(i for i, chars in enumerate(image) if chars <= anchors)
         mask = np.uint64(1) << np.uint64(bit)
-        at[fits(image, first)] |= mask
         for (d1, d2), table in pairs.items():
             table[np.outer(fits(image, first + d1), fits(image, first + d2)).ravel()] |= mask
-    return at, pairs
+    masks: dict[re.Pattern, int] = {}
+    for bit, (_, pattern) in enumerate(named):
+        if pattern is not None:
+            masks[pattern] = masks.get(pattern, 0) | 1 << bit
+    return pairs, [(mask, pattern) for pattern, mask in masks.items()]
 
 
-def _secret_offsets(batch: _BatchText) -> list[int]:
-    """Blob offsets of the anchors whose neighbourhood fits an image."""
+def _secret_offsets(batch: _BatchText) -> tuple[list[int], list[int]]:
+    """Blob offsets of the anchors whose neighbourhood fits an image, and for each, the images
+    that fit (bits)."""
     import numpy as np
 
-    blob = np.frombuffer(batch.blob, dtype=np.uint8)
+    raw = batch.blob
     pos = np.flatnonzero(np.frombuffer(batch.classes, dtype=np.uint8) == _ANCHOR)
     reach = max(abs(d) for pair in _CONTEXT for d in pair)
-    edge = (pos < reach) | (pos >= blob.size - reach)
-    found = pos[edge].tolist()  # too near an end of the blob to look around: kept (at most 8)
-    pos = pos[~edge]
-    at, pairs = _secret_tables()
-    bits = at[blob[pos]]
+    lo, hi = np.searchsorted(pos, [reach, len(raw) - reach])  # `pos` is sorted
+    found = sorted({*pos[:lo].tolist(), *pos[hi:].tolist()})  # too near an end to look around: kept
+    pos = pos[lo:hi]
+    if not pos.size:
+        return found, [-1] * len(found)
+    keys = np.ndarray((len(raw) - 1,), dtype=">u2", buffer=raw, strides=(1,))  # key at i: bytes i, i+1
+    pairs, _ = _secret_tables()
+    bits = None
     for offsets in _CONTEXT:  # each pass keeps fewer anchors
-        d1, d2 = offsets
-        bits &= pairs[offsets][(blob[pos + d1].astype(np.uint16) << 8) | blob[pos + d2]]
+        fit = pairs[offsets][keys[pos + offsets[0]] if offsets[0] else keys[pos]]
+        bits = fit if bits is None else bits & fit
         keep = bits != 0
         pos, bits = pos[keep], bits[keep]
-    return found + pos.tolist()
+    return found + pos.tolist(), [-1] * len(found) + bits.tolist()  # -1: every image
 
 
 def _secret_turns(batch: _BatchText) -> set[int]:
     """Turns `_maybe_secret` may accept."""
-    out = {batch.turn_at(p) for p in _secret_offsets(batch)}
-    # Basic-auth URLs (scheme://user:password@host): an "@" after a "://".
+    _, confirm = _secret_tables()
+    named = 0
+    for mask, _ in confirm:
+        named |= mask
+    out: set[int] = set()
+    maybe: dict[int, int] = {}  # turn -> images that fit there, all naming a pattern
+    turn_at = batch.turn_at
+    for offset, bits in zip(*_secret_offsets(batch)):
+        k = turn_at(offset)
+        if bits & ~named:
+            out.add(k)
+        else:
+            maybe[k] = maybe.get(k, 0) | bits
     texts = batch.texts
+    out.update(k for k, bits in maybe.items()
+               if k not in out and any(bits & mask and pattern.search(texts[k]) for mask, pattern in confirm))
+    # Basic-auth URLs (scheme://user:password@host): an "@" after a "://".
     out.update(k for k in batch.at_signs if "://" in texts[k])
     return out
 
