@@ -177,6 +177,26 @@ def assert_prefilters_cover(texts: list[str]) -> None:
 LITERALS = [*S._UPPER_LITERALS, *S._UNDERSCORE_LITERALS, *S._DASH_LITERALS, S._JWT, S._SLACK_HOOK]
 
 
+def test_every_image_holds_an_anchor_and_pairs_are_adjacent() -> None:
+    anchors = S._char_set(S._ANCHOR_CHARS)
+    for image, _ in S._secret_images():
+        assert any(chars <= anchors for chars in image), image
+    assert all(b == a + 1 for a, b in S._CONTEXT)  # read as one 16-bit key
+
+
+def test_named_images_are_confirmed_by_their_pattern() -> None:
+    """A turn kept only by pattern images is scanned only when a pattern matches: each such
+    pattern must match every text `_maybe_secret` accepts through that image's test."""
+    texts = ["see laws and straws", "Console.WriteLine(x.y)", "at 12:30:45 sharp", "SKincare ACcount",
+             'aws key = "' + "h7Tq" * 10 + '"', "MTk4NjIyNDgzNDcxOTI1MjQ4.Cl2FMQ.ZnCjm1XVW7vRze4b7Cq4se7kKWs",
+             "110201543:AAHdqTcvCH1vGWJxfSe1ofSAs0K5PALDsaw", "go to HTTPS://HOOKS.SLACK.COM/x",
+             "SKz9y8w7v6u5t4s3r2q1p0onmlkjihgzyx", " AP6a9Kd3Xh7Qw2ZpL5mN "]
+    texts = ["plain prose, nothing to see"] + texts + ["plain prose, nothing to see"]  # no anchor near an end
+    assert_prefilters_cover(texts)
+    kept = S._secret_turns(batch_of(texts))
+    assert kept == set(range(5, len(texts) - 1))
+
+
 @pytest.mark.parametrize("literal", LITERALS)
 def test_every_literal_anchor_is_found_anywhere(literal: str) -> None:
     assert set(literal) & set(S._ANCHOR_CHARS), literal
@@ -207,9 +227,12 @@ def test_unusual_characters_are_exactly_the_non_ascii_digits_and_spaces() -> Non
     assert unusual.match("\U0001d7ce") and unusual.match("\U0001f600")
 
 
-ALPHABET = st.sampled_from(list("AGJKk_-@.:/ 0123456789aceIPSRyhfs?()+\n\t") + ["中", "\u3000", "٣", "３", "\x00", "é"])
+ALPHABET = st.sampled_from(list("AGJKk_-@.:/ 0123456789aceIPSRyhfswWxXoO'\"?()+\n\t")
+                           + ["中", "\u3000", "٣", "３", "\x00", "é", "\u017f", "\u212a"])
 FRAGMENTS = st.sampled_from(LITERALS + ["-us1", "SK", "AC", "AP", "0123456789abcdef" * 2, "://u:p@h", "a@b.cd",
-                                        "415 867 2671", "4539148803436467"])
+                                        "415 867 2671", "4539148803436467", "XOXB-", "xOxs-", "HOOKS.SLACK",
+                                        "hoo\u212as.\u017flack", "aw\u017f", "AWS", "laws", "z9" * 12, "Ab3dE5",
+                                        "12345678", "Kd93_-fjQ0aB" * 3, "SKz9y8w7v6u5t4s3", "'" + "h7Tq" * 10 + "'"])
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
