@@ -12,7 +12,7 @@ from bisect import bisect_right
 from functools import lru_cache
 from itertools import accumulate, compress
 from operator import not_
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from ..findings import Finding, Severity
 from ..formats import Example, Turn
@@ -108,7 +108,8 @@ _JWT = "eyJ"  # a plain substring test
 _SLACK_TOKEN, _SLACK_HOOK = "xox[abposr]-", "hooks.slack"
 _UPPER = re.compile("|".join(map(re.escape, _UPPER_LITERALS)))
 _UNDERSCORE = re.compile("|".join(map(re.escape, _UNDERSCORE_LITERALS)))
-_DASH = re.compile("|".join(map(re.escape, _DASH_LITERALS)) + rf"|(?i:{_SLACK_TOKEN})|-us\d")
+# Slack tokens as a look back from "-": a branch led by a literal keeps the search fast.
+_DASH = re.compile("|".join(map(re.escape, _DASH_LITERALS)) + rf"|-(?:us\d|(?i:(?<={_SLACK_TOKEN})))")
 _URL = re.compile(r"://[^\s/:@]+:[^\s/@]+@|(?i:" + re.escape(_SLACK_HOOK) + ")")  # basic auth, Slack webhooks
 # Detectors without a literal anchor run only when a cheap substring test passes; each of these
 # leads with its rarest character, or with a test `re` can skip to.
@@ -117,7 +118,13 @@ _ARTIFACTORY = re.compile(r"\bAP[\dA-F][a-zA-Z0-9]{8,}")
 _DISCORD = re.compile(r"\.(?<=[a-zA-Z\d_-]{23}\.)[a-zA-Z\d_-]{6}\.[a-zA-Z\d_-]{27}")  # id.timestamp.hmac
 _TELEGRAM = re.compile(r":(?<=\d{8}:)[0-9A-Za-z_-]{35}")  # bot-id:secret
 # AWS secret keys: a quoted 40-character value near "aws" (any case); the value is the rare part.
-_AWS_VALUE, _AWS_WORD = re.compile(r"['\"][0-9a-zA-Z/+]{40}['\"]"), re.compile("aws", re.I)
+# One pattern per opening quote: a literal first character makes the search several times faster.
+_AWS_VALUES = tuple(re.compile(q + r"[0-9a-zA-Z/+]{40}['\"]") for q in "'\"")
+_AWS_WORD = re.compile("aws", re.I)
+
+
+def _aws_value(text: str) -> bool:
+    return any(p.search(text) for p in _AWS_VALUES)
 
 
 def _maybe_secret(text: str) -> bool:
@@ -129,7 +136,7 @@ def _maybe_secret(text: str) -> bool:
         or ("SK" in text or "AC" in text) and _TWILIO.search(text)
         or "AP" in text and _ARTIFACTORY.search(text)
         or _DISCORD.search(text) or _TELEGRAM.search(text)
-        or _AWS_VALUE.search(text) and _AWS_WORD.search(text)
+        or _aws_value(text) and _AWS_WORD.search(text)
     )
 
 
@@ -509,26 +516,27 @@ def _any_case(chars: str) -> frozenset[int]:
     return _char_set("".join(c + c.swapcase() + _CASE_FOLDS.get(c.lower(), "") for c in chars))
 
 
-def _secret_images() -> list[tuple[tuple[frozenset[int], ...], re.Pattern | None]]:
-    """(image, pattern): the pattern, when there is one, matches every text the image's test accepts."""
+def _secret_images() -> list[tuple[tuple[frozenset[int], ...], Callable[[str], object] | None]]:
+    """(image, test): the test, when there is one, is true of every text the image's test in
+    `_maybe_secret` accepts (the pattern's `search`, or a part of the test)."""
     lit = lambda s: tuple(_char_set(c) for c in s)  # noqa: E731
     any_case = lambda s: tuple(_any_case(c) for c in s)  # noqa: E731
     digit = _char_set("0123456789\u0660")  # \d: an ASCII digit, or another digit ("?")
     word = _char_set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-") | digit  # [a-zA-Z\d_-]
     lower_or_digit = _char_set("abcdefghijklmnopqrstuvwxyz0123456789")
     alnum = _char_set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-    images: list[tuple[tuple[frozenset[int], ...], re.Pattern | None]] = [
+    images: list[tuple[tuple[frozenset[int], ...], Callable[[str], object] | None]] = [
         (lit(s), None) for s in (*_UPPER_LITERALS, *_UNDERSCORE_LITERALS, *_DASH_LITERALS, _JWT)]
     images += [
         (any_case("xox") + (_any_case("abposr"), _char_set("-")), None),  # _DASH: Slack tokens
-        (lit("-us") + (digit,), None),                                   # _DASH: -us\d
-        (any_case(_SLACK_HOOK), _URL),                                   # _URL: Slack webhooks
-        (lit("SK") + (lower_or_digit,) * 8, _TWILIO),                    # _TWILIO's start
-        (lit("AC") + (lower_or_digit,) * 8, _TWILIO),
-        (lit("AP") + (digit | _char_set("ABCDEF"),) + (alnum,) * 6, _ARTIFACTORY),  # _ARTIFACTORY's start
-        ((word,) * 8 + lit(".") + (word,) * 6 + lit(".") + (word,), _DISCORD),  # _DISCORD's middle
-        ((digit,) * 8 + lit(":") + (alnum | _char_set("_-"),) * 8, _TELEGRAM),
-        (any_case("aws"), _AWS_VALUE),                                   # _AWS_WORD and _AWS_VALUE
+        (lit("-us") + (digit,), None),  # _DASH: -us\d
+        (any_case(_SLACK_HOOK), _URL.search),  # _URL: Slack webhooks
+        (lit("SK") + (lower_or_digit,) * 8, _TWILIO.search),  # _TWILIO's start
+        (lit("AC") + (lower_or_digit,) * 8, _TWILIO.search),
+        (lit("AP") + (digit | _char_set("ABCDEF"),) + (alnum,) * 6, _ARTIFACTORY.search),  # _ARTIFACTORY's start
+        ((word,) * 8 + lit(".") + (word,) * 6 + lit(".") + (word,), _DISCORD.search),  # _DISCORD's middle
+        ((digit,) * 8 + lit(":") + (alnum | _char_set("_-"),) * 8, _TELEGRAM.search),
+        (any_case("aws"), _aws_value),  # _AWS_WORD and _aws_value
     ]
     return images
 
@@ -538,7 +546,7 @@ def _secret_tables():
     """(pairs, confirm). Bit i of an entry of `pairs[d]` is set when image i fits the two bytes
     at the offsets `d` (a `_CONTEXT` pair) from the anchor, as one 16-bit key. Each
     image is placed at its first character whose every byte is an anchor; places outside an
-    image fit any byte. `confirm` lists (mask of the images that name a pattern, pattern)."""
+    image fit any byte. `confirm` lists (mask of the images that name a test, test)."""
     import numpy as np
 
     named = _secret_images()
@@ -559,11 +567,11 @@ def _secret_tables():
         mask = np.uint64(1) << np.uint64(bit)
         for (d1, d2), table in pairs.items():
             table[np.outer(fits(image, first + d1), fits(image, first + d2)).ravel()] |= mask
-    masks: dict[re.Pattern, int] = {}
-    for bit, (_, pattern) in enumerate(named):
-        if pattern is not None:
-            masks[pattern] = masks.get(pattern, 0) | 1 << bit
-    return pairs, [(mask, pattern) for pattern, mask in masks.items()]
+    masks: dict[Callable[[str], object], int] = {}
+    for bit, (_, test) in enumerate(named):
+        if test is not None:
+            masks[test] = masks.get(test, 0) | 1 << bit
+    return pairs, [(mask, test) for test, mask in masks.items()]
 
 
 def _secret_offsets(batch: _BatchText) -> tuple[list[int], list[int]]:
@@ -607,7 +615,7 @@ def _secret_turns(batch: _BatchText) -> set[int]:
             maybe[k] = maybe.get(k, 0) | bits
     texts = batch.texts
     out.update(k for k, bits in maybe.items()
-               if k not in out and any(bits & mask and pattern.search(texts[k]) for mask, pattern in confirm))
+               if k not in out and any(bits & mask and test(texts[k]) for mask, test in confirm))
     # Basic-auth URLs (scheme://user:password@host): an "@" after a "://".
     out.update(k for k in batch.at_signs if "://" in texts[k])
     return out
