@@ -23,6 +23,8 @@ _SPACE_BYTES = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
 _MULTIBYTE_SPACES = "\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
                     "\u2028\u2029\u202f\u205f\u3000"
 _TO_SPACE = bytes.maketrans(_SPACE_BYTES, b" " * len(_SPACE_BYTES))
+# 1 at the bytes that start a wide space's UTF-8 (and at others that share its first byte)
+_WIDE_SPACE_LEAD = bytes(1 if b in {ch.encode()[0] for ch in _MULTIBYTE_SPACES} else 0 for b in range(256))
 
 
 def _turns_text(turns: list[Turn]) -> str:
@@ -66,6 +68,13 @@ def _role_bytes(role: str) -> bytes | None:
 
 
 @functools.cache
+def _one_word(role: str) -> bool:
+    """Whether the role, as `buf` holds it, is exactly one near-duplicate word."""
+    norm = _role_bytes(role)
+    return bool(norm) and not any(_WORD_BREAK[b] for b in norm)
+
+
+@functools.cache
 def _multibyte_space_codes() -> tuple[list[int], list[int]]:
     """The UTF-8 of the non-ASCII spaces as integers: two-byte and three-byte sequences."""
     two, three = [], []
@@ -94,9 +103,12 @@ class _BatchView:
     `encoded[turn_start[k]:turn_start[k + 1]]` are example k's turns (`all_turns()`);
     `digests[k]` is `_example_digest`, `prompts[k]`/`answers[k]` `_prompt_answer_digests`
     (None, None where that is None), `positions[k]` the `_POS` bytes of its record.
+    When every role is one plain word, `buf` holds the batch as ` role text role text … `
+    (padded with spaces) and `role_start` where each turn's role starts in it, then the end.
     """
 
-    __slots__ = ("examples", "encoded", "turn_start", "digests", "prompts", "answers", "positions")
+    __slots__ = ("examples", "encoded", "turn_start", "digests", "prompts", "answers", "positions",
+                 "buf", "role_start", "roles_one_word")
 
     def __init__(self, examples: list[Example]) -> None:
         import numpy as np
@@ -122,8 +134,13 @@ class _BatchView:
         self.encoded = list(map(str.encode, lowers, itertools.repeat("utf-8"), itertools.repeat("replace")))
         self.turn_start = turn_start
         self.positions = list(itertools.starmap(_POS.pack, map(_get_position, examples)))
+        self.buf = self.role_start = None
         roles = list(map(_get_role, turns))
-        for role in set(roles):
+        distinct = set(roles)
+        # whether every role is one near-duplicate word (no punctuation): then that rule can
+        # read its words from `buf` too
+        self.roles_one_word = all(map(_one_word, distinct))
+        for role in distinct:
             if _role_bytes(role) is None:  # not one plain word: the reference handles the odd case
                 self.digests = list(map(_example_digest, examples))
                 pairs = [_prompt_answer_digests(e) or (None, None) for e in examples]
@@ -144,37 +161,50 @@ class _BatchView:
 
         n = len(examples)
         nturns = len(roles)
-        role_parts = list(map(_ROLES.__getitem__, roles))
-        parts: list[bytes] = [b""] * (2 * nturns)
-        parts[0::2] = role_parts
-        parts[1::2] = self.encoded
-        buf = b" ".join(parts) + b" "  # the final space ends the last example like the others
-        a = np.frombuffer(buf.translate(_TO_SPACE), dtype=np.uint8)
+        parts: list[bytes] = [b""] * (2 * nturns + 2)
+        parts[1:-1:2] = map(_ROLES.__getitem__, roles)
+        parts[2:-1:2] = self.encoded
+        # The trailing spaces end the last example like the others and give near-duplicate's
+        # 8-byte reads room; the leading one starts the first word like the others.
+        parts[-1] = b" " * 16
+        buf = self.buf = b" ".join(parts)
+        spaced = buf.translate(_TO_SPACE)
+        a = np.frombuffer(spaced, dtype=np.uint8)
         if not buf.isascii():
-            a = a.copy()
-            two, three = _multibyte_space_codes()
-            lead = np.flatnonzero((a == 0xE2) | (a == 0xC2) | (a == 0xE1) | (a == 0xE3))
+            # the first byte of a wide space
+            lead = np.flatnonzero(np.frombuffer(buf.translate(_WIDE_SPACE_LEAD), dtype=np.bool_))
             if len(lead):
                 nxt = np.minimum(lead + 1, len(a) - 1)
                 pair = a[lead].astype(np.int32) << 8 | a[nxt]
                 triple = pair << 8 | a[np.minimum(lead + 2, len(a) - 1)]
-                for width, hit in ((2, np.isin(pair, two)), (3, np.isin(triple, three))):
-                    for k in range(width):
-                        a[lead[hit] + k] = 32
+                two, three = _multibyte_space_codes()
+                hit2, hit3 = np.isin(pair, two), np.isin(triple, three)
+                if hit2.any() or hit3.any():
+                    a = a.copy()
+                    for width, hit in ((2, hit2), (3, hit3)):
+                        for k in range(width):
+                            a[lead[hit] + k] = 32
+                    spaced = a.tobytes()
         space = a == 32
-        drop = space.copy()  # a space after a space goes; so does one at the very start
-        drop[1:] &= space[:-1]
-        collapsed = a[~drop].tobytes()
-        view = memoryview(collapsed)
+        drop = np.empty_like(space)  # a space after a space goes; so does one at the very start
+        drop[0] = space[0]
+        np.logical_and(space[1:], space[:-1], out=drop[1:])
         dropped = np.flatnonzero(drop)
-        lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
-        starts = np.zeros(len(parts), dtype=np.int64)
-        if len(parts):
-            np.cumsum(lengths[:-1] + 1, out=starts[1:])
-        role_start = starts[0::2]
+        # The kept text is a few long segments between runs of dropped spaces: joining them is
+        # cheaper than a boolean mask over every byte.
+        run = np.flatnonzero(dropped[1:] != dropped[:-1] + 1)
+        keep_from = [0, *(dropped[run] + 1).tolist(), int(dropped[-1]) + 1]
+        keep_to = [int(dropped[0]), *dropped[run + 1].tolist(), len(spaced)]
+        collapsed = b"".join(map(memoryview(spaced).__getitem__, map(slice, keep_from, keep_to)))
+        view = memoryview(collapsed)
+        lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))[1:-1]
+        starts = np.empty(len(lengths) + 1, dtype=np.int64)
+        starts[0] = 1
+        np.cumsum(lengths + 1, out=starts[1:])
+        starts[1:] += 1
+        role_start = self.role_start = starts[0::2]  # and the end of the last text, plus one
         # Where each turn's role starts in the collapsed text (a role is never dropped), plus the end.
-        at = np.empty(nturns + 1, dtype=np.int64)
-        at[:-1] = role_start - np.searchsorted(dropped, role_start)
+        at = role_start - np.searchsorted(dropped, role_start)
         at[-1] = len(collapsed)
         first = self.turn_start[:-1]
         ends = at[self.turn_start[1:]] - 1  # the one space that follows every example
@@ -199,6 +229,9 @@ class _BatchView:
         prompts = map(xxh3_128_digest, map(view.__getitem__, map(slice, begin.tolist(), (at[last] - 1).tolist())))
         answers = map(xxh3_128_digest, map(view.__getitem__, map(
             slice, answer.tolist(), np.maximum(at[last + 1] - 1, answer).tolist())))
+        if len(has) == n:
+            self.prompts, self.answers = list(prompts), list(answers)
+            return
         for i, p, q in zip(has.tolist(), prompts, answers):
             self.prompts[i] = p
             self.answers[i] = q
@@ -510,6 +543,7 @@ _P = (0xA0761D6478BD642F, 0xE7037ED1A0B428DB, 0x8EBC6AF09C88C6E3)
 _FMIX = (0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53)
 _SEED = 7  # rensa's permutation seed
 _RENSA_ROWS = 128  # rows per rensa call: below its threshold for threads (see collect_batch)
+_MIX_BLOCK = 16384  # 3-grams mixed at a time (128 KiB per array)
 
 
 def _word_value(word: bytes) -> int:
@@ -542,6 +576,11 @@ def _shingle_hashes_batch(buf: bytes, starts: Any, ends: Any) -> Any:
     """`_shingle_hashes` of all words of a buffer at once. Word i is buf[starts[i]:ends[i]], and
     `buf` ends with at least 16 word breaks (spaces). The result has one hash per word position;
     the caller drops the 3-grams that run past the end of an example."""
+    return _mix_3grams(_word_values_batch(buf, starts, ends))
+
+
+def _word_values_batch(buf: bytes, starts: Any, ends: Any) -> Any:
+    """`_word_value` of every word buf[starts[i]:ends[i]] (see `_shingle_hashes_batch`)."""
     import numpy as np
 
     u64 = np.uint64
@@ -564,17 +603,34 @@ def _shingle_hashes_batch(buf: bytes, starts: Any, ends: Any) -> Any:
         if len(over32):
             x[over32] = np.fromiter(map(xxh3_64_intdigest, map(buf.__getitem__, map(
                 slice, starts[over32].tolist(), ends[over32].tolist()))), dtype=u64, count=len(over32))
+    return x
+
+
+def _mix_3grams(x: Any) -> Any:
+    """The 3-gram hashes of consecutive word values (one per position but the last two)."""
+    import numpy as np
+
+    u64 = np.uint64
     if len(x) < 3:
         return np.empty(0, dtype=u64)
-    s = x[:-2] * u64(_P[0])
-    s += x[1:-1] * u64(_P[1])
-    s += x[2:] * u64(_P[2])
-    s ^= s >> u64(33)
-    s *= u64(_FMIX[0])
-    s ^= s >> u64(33)
-    s *= u64(_FMIX[1])
-    s ^= s >> u64(33)
-    return s
+    # The 3-gram mix a block at a time: the temporaries stay in the CPU cache.
+    out = np.empty(len(x) - 2, dtype=u64)
+    tmp = np.empty(min(len(out), _MIX_BLOCK), dtype=u64)
+    for lo in range(0, len(out), _MIX_BLOCK):
+        hi = min(lo + _MIX_BLOCK, len(out))
+        s, t = out[lo:hi], tmp[:hi - lo]
+        np.multiply(x[lo:hi], u64(_P[0]), out=s)
+        np.multiply(x[lo + 1:hi + 1], u64(_P[1]), out=t)
+        s += t
+        np.multiply(x[lo + 2:hi + 2], u64(_P[2]), out=t)
+        s += t
+        for k in _FMIX:
+            np.right_shift(s, u64(33), out=t)
+            s ^= t
+            s *= u64(k)
+        np.right_shift(s, u64(33), out=t)
+        s ^= t
+    return out
 
 
 @functools.cache
@@ -668,22 +724,33 @@ class NearDuplicate(Rule):
         import numpy as np
 
         view = _batch_view(examples)
-        parts = view.encoded
-        bounds = view.turn_start  # each example's texts are parts[bounds[k]:bounds[k + 1]]
-        # Spaces around and between the texts: words never run from one text into the next.
-        buf = b" " + b" ".join(parts) + b" " * 17
+        buf = view.buf
+        if buf is None or not view.roles_one_word:
+            # Spaces around and between the texts: words never run from one text into the next.
+            buf = b" " + b" ".join(view.encoded) + b" " * 17
         breaks = np.frombuffer(buf.translate(_WORD_BREAK), dtype=np.bool_)
         edges = np.flatnonzero(breaks[1:] != breaks[:-1]) + 1
         starts, ends = edges[0::2], edges[1::2]
-        lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
-        part_start = np.empty(len(parts) + 1, dtype=np.int64)
-        part_start[0] = 1
-        np.cumsum(lengths + 1, out=part_start[1:])
-        part_start[1:] += 1
-        first_word = np.searchsorted(starts, part_start[bounds])
+        values = _word_values_batch(buf, starts, ends)
+        if buf is view.buf:
+            # The view's buffer also holds the roles, each one word where its turn starts: drop
+            # them (example k's first word then moves down by the turn_start[k] roles before it).
+            role_word = np.searchsorted(starts, view.role_start)
+            content = np.ones(len(starts), dtype=np.bool_)
+            content[role_word[:-1]] = False
+            values = values[content]
+            first_word = role_word[view.turn_start] - view.turn_start
+        else:
+            lengths = np.fromiter(map(len, view.encoded), dtype=np.int64, count=len(view.encoded))
+            part_start = np.empty(len(lengths) + 1, dtype=np.int64)
+            part_start[0] = 1
+            np.cumsum(lengths + 1, out=part_start[1:])
+            part_start[1:] += 1
+            # each example's texts are encoded[turn_start[k]:turn_start[k + 1]]
+            first_word = np.searchsorted(starts, part_start[view.turn_start])
         words = np.diff(first_word)
         keep = words >= self.options["min_words"]
-        shingles = _shingle_hashes_batch(buf, starts, ends)
+        shingles = _mix_3grams(values)
         counts = np.where(keep, np.maximum(words - 2, 0), 0)
         offsets = np.zeros(len(examples) + 1, dtype=np.uint64)
         np.cumsum(counts, out=offsets[1:])
@@ -693,10 +760,15 @@ class NearDuplicate(Rule):
         rows = _minhash_rows(shingles[index], offsets, int(self.options["num_perm"]))
         signatures = rows.astype("<u2").tobytes()
         width = 2 * rows.shape[1]
-        digests, positions = view.digests, view.positions
+        kept = np.flatnonzero(keep)
+        facts = map(b"".join, zip(map(view.digests.__getitem__, kept.tolist()),
+                                  map(signatures.__getitem__, map(slice, (kept * width).tolist(), ((kept + 1) * width).tolist())),
+                                  map(view.positions.__getitem__, kept.tolist())))
+        if len(kept) == len(examples):
+            return list(facts)
         out: list[Any] = [None] * len(examples)
-        for k in np.flatnonzero(keep).tolist():
-            out[k] = digests[k] + signatures[k * width:(k + 1) * width] + positions[k]
+        for k, fact in zip(kept.tolist(), facts):
+            out[k] = fact
         return out
 
     def finish(self, facts: dict[str, list[bytes]], ctx: Context) -> Iterator[Finding]:
