@@ -180,11 +180,11 @@ class _BatchView:
                 two, three = _multibyte_space_codes()
                 hit2, hit3 = np.isin(pair, two), np.isin(triple, three)
                 if hit2.any() or hit3.any():
-                    a = a.copy()
+                    spaced = bytearray(spaced)
+                    a = np.frombuffer(spaced, dtype=np.uint8)
                     for width, hit in ((2, hit2), (3, hit3)):
                         for k in range(width):
                             a[lead[hit] + k] = 32
-                    spaced = a.tobytes()
         space = a == 32
         drop = np.empty_like(space)  # a space after a space goes; so does one at the very start
         drop[0] = space[0]
@@ -588,21 +588,38 @@ def _word_values_batch(buf: bytes, starts: Any, ends: Any) -> Any:
     # `buf` ends with 16 word breaks, so no read runs past it.
     load = np.ndarray(shape=(len(buf) - 15,), dtype="<u8", buffer=buf, strides=(1,))
     n = ends - starts
-    lo_mask, hi_mask = _head_masks()
-    clipped = np.minimum(n, 16)
-    x = load[starts] & lo_mask[clipped]
+    x = load[starts]
+    # Keep the word's bytes of the head word: shift the others out at the top and back
+    # (a word has 1 to 8 bytes there, so the shift is 0 to 56).
+    shift = np.minimum(n, 8)
+    shift *= -8
+    shift += 64
+    shift = shift.view(u64)
+    x <<= shift
+    x >>= shift
     x *= u64(_K[0])
-    x += n.astype(u64)
+    x += n.view(u64)
     over8 = np.flatnonzero(n > 8)  # a second head word only where there is one
-    x[over8] += (load[starts[over8] + 8] & hi_mask[clipped[over8]]) * u64(_K[1])
-    over16 = over8[n[over8] > 16]
+    if not len(over8):
+        return x
+    n8 = n[over8]
+    y = load[starts[over8] + 8]
+    shift = np.minimum(n8, 16)
+    shift *= -8
+    shift += 128
+    shift = shift.view(u64)
+    y <<= shift
+    y >>= shift
+    y *= u64(_K[1])
+    over16 = np.flatnonzero(n8 > 16)
     if len(over16):
-        tail = ends[over16] - 16
-        x[over16] += load[tail] * u64(_K[2]) + load[tail + 8] * u64(_K[3])
-        over32 = over16[n[over16] > 32]
-        if len(over32):
-            x[over32] = np.fromiter(map(xxh3_64_intdigest, map(buf.__getitem__, map(
-                slice, starts[over32].tolist(), ends[over32].tolist()))), dtype=u64, count=len(over32))
+        tail = ends[over8[over16]] - 16
+        y[over16] += load[tail] * u64(_K[2]) + load[tail + 8] * u64(_K[3])
+    x[over8] += y
+    over32 = over8[n8 > 32]
+    if len(over32):
+        x[over32] = np.fromiter(map(xxh3_64_intdigest, map(buf.__getitem__, map(
+            slice, starts[over32].tolist(), ends[over32].tolist()))), dtype=u64, count=len(over32))
     return x
 
 
@@ -633,17 +650,6 @@ def _mix_3grams(x: Any) -> Any:
     return out
 
 
-@functools.cache
-def _head_masks() -> tuple[Any, Any]:
-    """For a word of n <= 16 bytes, the masks that keep its bytes in the first and the second
-    8-byte head word (indexed by n)."""
-    import numpy as np
-
-    first = [(1 << 8 * min(n, 8)) - 1 for n in range(17)]
-    second = [(1 << 8 * max(n - 8, 0)) - 1 for n in range(17)]
-    return np.array(first, dtype=np.uint64), np.array(second, dtype=np.uint64)
-
-
 def _minhash_rows(hashes: Any, offsets: Any, num_perm: int) -> Any:
     """rensa MinHash signatures (rows x num_perm, uint32) of the token-hash rows
     hashes[offsets[k]:offsets[k + 1]].
@@ -660,7 +666,8 @@ def _minhash_rows(hashes: Any, offsets: Any, num_perm: int) -> Any:
         part = offsets[lo:min(lo + _RENSA_ROWS, rows) + 1]
         matrix = RMinHash.digest_matrix_from_flat_token_hashes(
             hashes[part[0]:part[-1]], part - part[0], num_perm, _SEED)
-        out.extend(itertools.chain.from_iterable(matrix.to_rows()))
+        for row in matrix.to_rows():
+            out.fromlist(row)
     return np.frombuffer(out, dtype=np.uint32).reshape(rows, num_perm)
 
 
