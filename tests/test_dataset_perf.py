@@ -243,3 +243,62 @@ def test_duplicate_finish_matches_a_dict_over_keys_sharing_a_prefix() -> None:
     expected = [(i, j) for i, j, _ in expected if with_answers[i][16:32] != with_answers[j][16:32]]
     assert [(f.location.line, f.related[0].location.line) for f in conflicts] == [(i + 1, j + 1) for i, j in expected]
     assert 0 < len(conflicts) < len(found)
+
+
+def _examples_with_roles(roles: list[str]) -> list[Example]:
+    """Examples whose turns carry the given (possibly non-canonical) roles, built directly:
+    the normaliser only makes canonical ones, but plugins may hand over others."""
+    from ftlint.formats import Turn
+    out = []
+    for i in range(40):
+        data = {"i": i}
+        ex = Example(Record("mem.jsonl", i, data, i + 1), "openai")
+        for k, role in enumerate(roles):
+            text = f"Turn {k} of example {i % 7}: some words, and\u00a0a few more  words here"
+            ex.turns.append(Turn(role, role, text, f"/messages/{k}/content", f"/messages/{k}/role"))
+        out.append(ex)
+    return out
+
+
+@pytest.mark.parametrize("roles", [
+    ["user", "assistant"],
+    ["my-role", "assistant", "user", "assistant"],  # one digest word, but two near-duplicate words
+    ["two words", "assistant"],                      # not one word: the digests fall back to the reference
+    [" user ", "assistant"],                         # spaces around a role vanish in the digest
+    ["tool.call", "assistant"],
+])
+def test_batch_equals_reference_with_odd_roles(roles: list[str]) -> None:
+    _assert_batch_equals_reference(lambda: _examples_with_roles(roles), (1, 9, 64), {"min_words": 3})
+
+
+def test_batch_equals_reference_when_some_turns_are_already_lower_cased() -> None:
+    rows = _hostile_rows(2)
+
+    def make() -> list[Example]:
+        examples = _examples_from_data(rows)
+        for ex in examples[::3]:  # another rule got there first for some turns only
+            for turn in ex.turns[:1]:
+                turn.lower
+        return examples
+
+    _assert_batch_equals_reference(make, (16, 1024))
+
+
+def test_shared_view_is_not_reused_for_a_refilled_batch() -> None:
+    """The engine clears and refills one list per batch: a refilled list of the same size
+    must not be taken for the previous batch."""
+    first = _examples_from_data([{"instruction": f"question {i} with several words in it", "output": "a"}
+                                 for i in range(16)])
+    second = _examples_from_data([{"instruction": f"another {i} entirely different prompt here", "output": "b"}
+                                  for i in range(16)])
+    rule = DuplicateExample()
+    ctx = Context(options=rule.options)
+    batch = list(first)
+    got_first = rule.collect_batch(batch, ctx)
+    batch.clear()
+    batch.extend(second)
+    got_second = rule.collect_batch(batch, ctx)
+    assert got_first == [rule.collect(e, ctx) for e in _examples_from_data(
+        [{"instruction": f"question {i} with several words in it", "output": "a"} for i in range(16)])]
+    assert got_second == [rule.collect(e, ctx) for e in second]
+    assert got_first != got_second
