@@ -572,14 +572,14 @@ def _shingle_hashes(words: list[bytes]) -> list[int]:
     return [_fmix((v[i] * _P[0] + v[i + 1] * _P[1] + v[i + 2] * _P[2]) & _M64) for i in range(len(v) - 2)]
 
 
-def _shingle_hashes_batch(buf: bytes, starts: Any, ends: Any) -> Any:
+def _shingle_hashes_batch(buf: Any, starts: Any, ends: Any) -> Any:
     """`_shingle_hashes` of all words of a buffer at once. Word i is buf[starts[i]:ends[i]], and
     `buf` ends with at least 16 word breaks (spaces). The result has one hash per word position;
     the caller drops the 3-grams that run past the end of an example."""
     return _mix_3grams(_word_values_batch(buf, starts, ends))
 
 
-def _word_values_batch(buf: bytes, starts: Any, ends: Any) -> Any:
+def _word_values_batch(buf: Any, starts: Any, ends: Any) -> Any:
     """`_word_value` of every word buf[starts[i]:ends[i]] (see `_shingle_hashes_batch`)."""
     import numpy as np
 
@@ -736,23 +736,22 @@ class NearDuplicate(Rule):
             # Spaces around and between the texts: words never run from one text into the next.
             buf = b" " + b" ".join(view.encoded) + b" " * 17
         breaks = np.frombuffer(buf.translate(_WORD_BREAK), dtype=np.bool_)
-        edges = np.flatnonzero(breaks[1:] != breaks[:-1]) + 1
+        # Word boundaries in buf[1:] (the buffer starts with a break): saves a +1 over them all.
+        edges = np.flatnonzero(breaks[1:] != breaks[:-1])
         starts, ends = edges[0::2], edges[1::2]
-        values = _word_values_batch(buf, starts, ends)
+        values = _word_values_batch(memoryview(buf)[1:], starts, ends)
         if buf is view.buf:
             # The view's buffer also holds the roles, each one word where its turn starts: drop
             # them (example k's first word then moves down by the turn_start[k] roles before it).
-            role_word = np.searchsorted(starts, view.role_start)
+            role_word = np.searchsorted(starts, view.role_start - 1)
             content = np.ones(len(starts), dtype=np.bool_)
             content[role_word[:-1]] = False
             values = values[content]
             first_word = role_word[view.turn_start] - view.turn_start
         else:
             lengths = np.fromiter(map(len, view.encoded), dtype=np.int64, count=len(view.encoded))
-            part_start = np.empty(len(lengths) + 1, dtype=np.int64)
-            part_start[0] = 1
+            part_start = np.zeros(len(lengths) + 1, dtype=np.int64)  # in buf[1:]
             np.cumsum(lengths + 1, out=part_start[1:])
-            part_start[1:] += 1
             # each example's texts are encoded[turn_start[k]:turn_start[k + 1]]
             first_word = np.searchsorted(starts, part_start[view.turn_start])
         words = np.diff(first_word)
