@@ -45,3 +45,22 @@ def lint_json(*args: str, cwd: Path | None = None) -> list[dict]:
 def write_jsonl(path: Path, records: list) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     return path
+
+
+def examples_of(path: Path) -> list:
+    """The normalised examples of a dataset file, as the engine would hand them to the rules
+    (records of no known format, and records missing a required field, left out)."""
+    from ftlint.formats import detect_format, normalise
+    from ftlint.records import Problem, reader_for
+
+    out = []
+    for item in reader_for(str(path))(str(path), path.name):
+        if isinstance(item, Problem) or not isinstance(item.data, dict):
+            continue
+        fmt = detect_format(item.data)
+        if fmt is None:
+            continue
+        example, defects = normalise(item, fmt)
+        if not any(d.code == "FTP005" for d in defects):
+            out.append(example)
+    return out

@@ -17,13 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ftlint.formats import Example, Turn, detect_format, normalise
-from ftlint.records import Problem, Record, reader_for
+from ftlint.formats import Example, Turn, normalise
+from ftlint.records import Record
 from ftlint.rule import Context, Rule
 from ftlint.rules import consistency, tools
 from ftlint.rules._batch import BatchView, batch_view
 
-from conftest import FIXTURES
+from conftest import FIXTURES, examples_of
 
 RULES: list[type[Rule]] = sorted(
     (cls for mod in (consistency, tools) for cls in vars(mod).values()
@@ -40,21 +40,6 @@ OPTIONS: dict[str, list[dict]] = {
 
 def key(f) -> tuple:
     return (f.code, f.message, f.location, f.fingerprint, f.severity, tuple(f.related), sorted(f.properties.items()))
-
-
-def examples_of(path: Path) -> list[Example]:
-    reader = reader_for(str(path))
-    out = []
-    for item in reader(str(path), path.name):
-        if isinstance(item, Problem):
-            continue
-        fmt = detect_format(item.data) if isinstance(item.data, dict) else None
-        if fmt is None:
-            continue
-        example, defects = normalise(item, fmt)
-        if not any(d.code == "FTP005" for d in defects):
-            out.append(example)
-    return out
 
 
 def assert_batch_equals_check(examples: list[Example], sizes=(1, 3, 64, 1024)) -> int:

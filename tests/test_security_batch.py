@@ -21,31 +21,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ftlint.formats import Example, Turn, detect_format, normalise
-from ftlint.records import Problem, Record, read_jsonl, reader_for
+from ftlint.records import Record, read_jsonl
 from ftlint.rule import Context
 from ftlint.rules import security as S
 
-from conftest import FIXTURES
+from conftest import FIXTURES, examples_of
 
 RULES = (S.SecretInText, S.PersonalData)
 
 
 def key(f) -> tuple:
     return (f.code, f.message, f.location, f.fingerprint, f.severity, tuple(f.related), sorted(f.properties.items()))
-
-
-def examples_of(path: Path) -> list[Example]:
-    out = []
-    for item in reader_for(str(path))(str(path), path.name):
-        if isinstance(item, Problem) or not isinstance(item.data, dict):
-            continue
-        fmt = detect_format(item.data)
-        if fmt is None:
-            continue
-        example, defects = normalise(item, fmt)
-        if not any(d.code == "FTP005" for d in defects):
-            out.append(example)
-    return out
 
 
 def assert_batch_equals_check(examples: list[Example], sizes=(1, 3, 64, 1024)) -> int:
