@@ -17,6 +17,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import reprlib
 import sys
 from dataclasses import dataclass
@@ -101,9 +102,15 @@ def _validator_class(schema: Any, source: str) -> type:
 
 def check_schema(cls: type, schema: Any) -> None:
     """`cls.check_schema` asserting only the `regex` format (a broken `pattern`): the URI formats
-    of the meta-schema build a grammar parser per call (~0.2 s each)."""
-    from jsonschema import FormatChecker
+    of the meta-schema build a grammar parser per call (~0.2 s each).
 
+    Schemas that `meta_check_fast` proves valid against the Draft 2020-12 meta-schema skip
+    jsonschema (~0.2-1 ms each; tool schemas are new on almost every glaive record). Anything it
+    cannot prove valid goes through jsonschema, so errors and their pointers are jsonschema's."""
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    if cls is Draft202012Validator and meta_check_fast(schema) is True:
+        return
     global _META_FORMATS
     if _META_FORMATS is None:
         _META_FORMATS = FormatChecker(formats=("regex",))
@@ -111,6 +118,215 @@ def check_schema(cls: type, schema: Any) -> None:
 
 
 _META_FORMATS: Any = None
+
+
+# An exact re-implementation of the Draft 2020-12 meta-schema (jsonschema_specifications'
+# draft202012 metaschema.json and vocabularies/*) for the keywords tool schemas use, with only
+# the `regex` format asserted. Every subschema is checked against the whole meta-schema (its
+# `$dynamicRef: "#meta"`), keywords the meta-schema does not define are allowed with any value.
+# It answers True (valid), False (invalid) or None (not covered: $ref and friends, a `$schema`
+# other than 2020-12, non-JSON Python values); only True is acted on.
+class _Unknown(Exception):
+    pass
+
+
+_SIMPLE_TYPES = frozenset(("array", "boolean", "integer", "null", "number", "object", "string"))
+_JSON_TYPES = frozenset((dict, list, str, int, float, bool, type(None)))
+_DRAFT_2020_12 = frozenset(("https://json-schema.org/draft/2020-12/schema",
+                            "https://json-schema.org/draft/2020-12/schema#"))
+_MAX_DEPTH = 200  # deeper schemas go to jsonschema (which reports "nested too deeply")
+
+
+def meta_check_fast(schema: Any) -> bool | None:
+    """Whether `schema` is valid against the Draft 2020-12 meta-schema (regex format asserted);
+    None when the schema uses something this check does not implement exactly."""
+    try:
+        return _schema(schema, 0)
+    except (_Unknown, RecursionError):
+        return None
+
+
+def _kind(value: Any) -> type:
+    t = type(value)
+    if t not in _JSON_TYPES:
+        raise _Unknown  # a tuple, Decimal, dict subclass ... : jsonschema's type rules decide
+    return t
+
+
+def _schema(node: Any, depth: int) -> bool:
+    t = _kind(node)
+    if t is bool:
+        return True
+    if t is not dict:
+        return False  # type: ["object", "boolean"]
+    if depth > _MAX_DEPTH:
+        raise _Unknown
+    for key, value in node.items():
+        if type(key) is not str:
+            raise _Unknown
+        check = _KEYWORDS.get(key)
+        if check is None:
+            if key in _NOT_COVERED:
+                raise _Unknown
+            continue  # not a meta-schema keyword: any value is allowed
+        if not check(value, depth + 1):
+            return False
+    return True
+
+
+def _any(value: Any, depth: int) -> bool:  # const, default: `true`
+    return True
+
+
+def _string(value: Any, depth: int) -> bool:
+    return _kind(value) is str
+
+
+def _boolean(value: Any, depth: int) -> bool:
+    return _kind(value) is bool
+
+
+def _array(value: Any, depth: int) -> bool:  # enum, examples: {"type": "array", "items": true}
+    return _kind(value) is list
+
+
+def _number(value: Any, depth: int) -> bool:
+    t = _kind(value)
+    return t is int or t is float
+
+
+def _non_negative_integer(value: Any, depth: int) -> bool:
+    t = _kind(value)
+    if t is int:
+        return value >= 0
+    if t is float:  # jsonschema's 2020-12 "integer" includes 2.0
+        return value.is_integer() and not value < 0
+    return False
+
+
+def _multiple_of(value: Any, depth: int) -> bool:
+    return _number(value, depth) and not value <= 0  # exclusiveMinimum 0 (NaN passes, as there)
+
+
+def _type(value: Any, depth: int) -> bool:
+    t = _kind(value)
+    if t is str:
+        return value in _SIMPLE_TYPES
+    if t is not list or not value:
+        return False
+    for item in value:
+        if _kind(item) is not str or item not in _SIMPLE_TYPES:
+            return False
+    return len(set(value)) == len(value)
+
+
+def _string_array(value: Any, depth: int) -> bool:
+    if _kind(value) is not list:
+        return False
+    for item in value:
+        if _kind(item) is not str:
+            return False
+    return len(set(value)) == len(value)
+
+
+def _regex(text: str) -> bool:
+    try:
+        re.compile(text)
+    except re.error:
+        return False
+    except Exception:  # e.g. OverflowError for a huge repeat count: leave it to jsonschema
+        raise _Unknown from None
+    return True
+
+
+def _pattern(value: Any, depth: int) -> bool:
+    return _kind(value) is str and _regex(value)
+
+
+def _schema_map(value: Any, depth: int) -> bool:
+    if _kind(value) is not dict:
+        return False
+    for key, sub in value.items():
+        if type(key) is not str:
+            raise _Unknown
+        if not _schema(sub, depth):
+            return False
+    return True
+
+
+def _pattern_properties(value: Any, depth: int) -> bool:
+    if not _schema_map(value, depth):
+        return False
+    return all(_regex(key) for key in value)  # propertyNames: {"format": "regex"}
+
+
+def _schema_array(value: Any, depth: int) -> bool:
+    if _kind(value) is not list or not value:
+        return False
+    return all(_schema(sub, depth) for sub in value)
+
+
+def _string_array_map(value: Any, depth: int) -> bool:  # dependentRequired
+    if _kind(value) is not dict:
+        return False
+    for key, sub in value.items():
+        if type(key) is not str:
+            raise _Unknown
+        if not _string_array(sub, depth):
+            return False
+    return True
+
+
+def _dependencies(value: Any, depth: int) -> bool:  # values: anyOf [schema, stringArray]
+    if _kind(value) is not dict:
+        return False
+    for key, sub in value.items():
+        if type(key) is not str:
+            raise _Unknown
+        ok = _string_array(sub, depth) if _kind(sub) is list else _schema(sub, depth)
+        if not ok:
+            return False
+    return True
+
+
+def _schema_uri(value: Any, depth: int) -> bool:
+    if _kind(value) is not str:
+        return False
+    if value not in _DRAFT_2020_12:
+        raise _Unknown
+    return True
+
+
+_KEYWORDS: dict[str, Any] = {
+    # core (the rest of core is _NOT_COVERED)
+    "$schema": _schema_uri, "$comment": _string, "$defs": _schema_map,
+    # applicator
+    "prefixItems": _schema_array, "items": _schema, "contains": _schema,
+    "additionalProperties": _schema, "properties": _schema_map,
+    "patternProperties": _pattern_properties, "dependentSchemas": _schema_map,
+    "propertyNames": _schema, "if": _schema, "then": _schema, "else": _schema,
+    "allOf": _schema_array, "anyOf": _schema_array, "oneOf": _schema_array, "not": _schema,
+    # unevaluated
+    "unevaluatedItems": _schema, "unevaluatedProperties": _schema,
+    # validation
+    "type": _type, "const": _any, "enum": _array, "multipleOf": _multiple_of,
+    "maximum": _number, "exclusiveMaximum": _number, "minimum": _number, "exclusiveMinimum": _number,
+    "maxLength": _non_negative_integer, "minLength": _non_negative_integer, "pattern": _pattern,
+    "maxItems": _non_negative_integer, "minItems": _non_negative_integer, "uniqueItems": _boolean,
+    "maxContains": _non_negative_integer, "minContains": _non_negative_integer,
+    "maxProperties": _non_negative_integer, "minProperties": _non_negative_integer,
+    "required": _string_array, "dependentRequired": _string_array_map,
+    # meta-data
+    "title": _string, "description": _string, "default": _any, "deprecated": _boolean,
+    "readOnly": _boolean, "writeOnly": _boolean, "examples": _array,
+    # format-annotation, content
+    "format": _string, "contentEncoding": _string, "contentMediaType": _string, "contentSchema": _schema,
+    # the top meta-schema's legacy keywords
+    "definitions": _schema_map, "dependencies": _dependencies,
+}
+# Meta-schema keywords with URI/anchor constraints that are not re-implemented here.
+_NOT_COVERED = frozenset(("$id", "$ref", "$anchor", "$dynamicRef", "$dynamicAnchor", "$vocabulary",
+                          "$recursiveAnchor", "$recursiveRef"))
 
 
 def compile_schema(schema: Any, source: str, base_dir: str | None = None) -> Any:
