@@ -332,3 +332,13 @@ def test_random_schemas_are_mostly_answered() -> None:
 
     count()
     assert answered[True] > 30 and answered[False] > 30, answered
+
+
+def test_uncompilable_pattern_is_a_problem_not_a_crash() -> None:
+    from ftlint.findings import UsageError
+    from ftlint.jsonschemas import compile_schema
+
+    validator, problem = ValidatorCache().get({"type": "object", "properties": {"a": {"pattern": "a{4294967296}"}}})
+    assert validator is None and problem is not None and "cannot be compiled" in problem.message
+    with pytest.raises(UsageError, match="cannot be compiled"):
+        compile_schema({"pattern": "a{4294967296}"}, "s.json")

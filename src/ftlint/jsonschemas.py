@@ -341,6 +341,9 @@ def compile_schema(schema: Any, source: str, base_dir: str | None = None) -> Any
         check_schema(cls, schema)
     except SchemaError as exc:
         raise UsageError(f"{source}: invalid JSON Schema: {schema_error_text(exc)}") from None
+    except OverflowError as exc:  # re.compile of a `pattern` like "a{4294967296}"
+        raise UsageError(f"{source}: invalid JSON Schema: a regular expression in it cannot be compiled "
+                         f"({exc})") from None
     kwargs: dict[str, Any] = {"format_checker": cls.FORMAT_CHECKER}
     if base_dir is not None:
         kwargs["registry"] = _local_registry(base_dir, source)
@@ -549,6 +552,8 @@ class ValidatorCache:
             return None, SchemaProblem(join_pointer("", *exc.absolute_path), schema_error_text(exc))
         except RecursionError:
             return None, SchemaProblem("", "nested too deeply")
+        except OverflowError as exc:  # re.compile of a `pattern` like "a{4294967296}"
+            return None, SchemaProblem("", f"a regular expression in it cannot be compiled ({exc})")
         return cls(schema, format_checker=cls.FORMAT_CHECKER if self.check_formats else None), None
 
 
