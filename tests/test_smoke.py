@@ -249,3 +249,39 @@ def test_gpu_check_entries_fit_the_measurements_file(tmp_path: Path, monkeypatch
     gpu_check.merge(results)
     merged = json.loads(data.read_text())["entries"]
     assert len(merged) == 1 and "old" not in merged[0]
+
+
+def test_cuda_memory_is_reported_beside_the_estimate_with_its_error() -> None:
+    """The CUDA half of the report without a GPU: the three CUDA figures are read, the measured
+    peak is put beside the estimator's prediction with the error, and an error beyond the
+    tolerance is a finding (FTK012) at the config's base model."""
+    from types import SimpleNamespace
+
+    from ftlint.smoke.runner import _compare_with_estimate, _memory
+
+    fake_cuda = SimpleNamespace(mem_get_info=lambda: (30 * 2**30, 141 * 2**30),
+                                max_memory_allocated=lambda: 7_000_000_000,
+                                max_memory_reserved=lambda: 7_600_000_000)
+    torch = SimpleNamespace(cuda=fake_cuda)
+    loc = ConfigLocator(None, "train.yml")
+
+    close = SmokeReport(config="train.yml", prediction={"predicted_bytes": 7_500_000_000})
+    _memory(close, "cuda", torch)
+    assert close.memory == {"kind": "cuda", "max_allocated_bytes": 7_000_000_000,
+                            "max_reserved_bytes": 7_600_000_000, "device_used_bytes": 111 * 2**30,
+                            "device_total_bytes": 141 * 2**30}
+    _compare_with_estimate(close, loc, "cuda")
+    assert close.prediction["measured_bytes"] == 7_000_000_000
+    assert close.prediction["error_pct"] == 7.1
+    assert not close.findings
+
+    far = SmokeReport(config="train.yml", prediction={"predicted_bytes": 4_000_000_000})
+    _memory(far, "cuda", torch)
+    _compare_with_estimate(far, loc, "cuda")
+    assert far.prediction["error_pct"] == -42.9
+    assert [f.code for f in far.findings] == ["FTK012"]
+
+    cpu = SmokeReport(config="train.yml", prediction={"predicted_bytes": 4_000_000_000})
+    _memory(cpu, "cpu", torch)
+    _compare_with_estimate(cpu, loc, "cpu")  # RSS is not comparable with a GPU peak
+    assert cpu.memory["kind"] == "cpu" and "measured_bytes" not in cpu.prediction
