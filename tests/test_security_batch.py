@@ -20,10 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ftlint.formats import Example, Turn, detect_format, normalise
+from ftlint.formats import Example, detect_format, normalise
 from ftlint.records import Record, read_jsonl
 from ftlint.rule import Context
 from ftlint.rules import security as S
+from ftlint.rules._batch import KEY
 
 from conftest import FIXTURES, examples_of
 
@@ -141,8 +142,7 @@ def test_generated(tmp_path: Path, seed: int) -> None:
 
 # --- prefilters name every turn the rules' own tests accept -----------------------------------
 def batch_of(texts: list[str]) -> S._BatchText:
-    turns = [Turn("user", "user", t, f"/{i}", f"/{i}") for i, t in enumerate(texts)]
-    return S._BatchText([turns], [None])
+    return S._BatchText(texts)
 
 
 def pii_gate(t: str) -> bool:
@@ -275,18 +275,28 @@ def test_reused_list_with_new_examples_is_not_stale(tmp_path: Path) -> None:
 
 
 def test_blob_makes_no_reference_cycle(tmp_path: Path) -> None:
-    """The blob lives in the first example's cache: nothing it holds may lead back to an example,
-    or every batch would wait for the cycle collector."""
+    """The blob is a derived entry of the shared view in the first example's cache: nothing it
+    holds may lead to an example, and nothing the view holds may lead back to the first one, or
+    every batch would wait for the cycle collector."""
     examples = generated(tmp_path, 12, 20)
     for cls in RULES:
         list(cls().check_batch(examples, Context()))
-    seen, todo = set(), [examples[0].cache[S._CACHE_KEY]]
+    view = examples[0].cache[KEY]
+    seen, todo = set(), [S._BatchText.of(view)]
     while todo:
         obj = todo.pop()
         if id(obj) in seen or isinstance(obj, (str, bytes, int, type)):
             continue
         seen.add(id(obj))
         assert not isinstance(obj, (Example, Record)), obj
+        todo.extend(gc.get_referents(obj))
+    seen, todo = set(), [view]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen or isinstance(obj, (str, bytes, int, type)):
+            continue
+        seen.add(id(obj))
+        assert obj is not examples[0] and obj is not examples[0].cache, obj
         todo.extend(gc.get_referents(obj))
 
 

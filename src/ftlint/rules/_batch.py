@@ -6,6 +6,12 @@ texts joined into one buffer that C-speed searches (`bytes.find`, memchr) can sc
 of once per turn. `batch_view(examples)` computes these once and keeps them on the first
 example's cache, so the next rule (or the next call with an equal batch) reuses them.
 
+It is the one per-batch view of the rule families: one cache slot, one validity rule (the same
+examples, by identity), one flattening (`flat`, `starts`, `texts`, `roles`, `owner`). A family
+that needs its own buffers on top (security's case-preserving blob, dataset's lower-cased UTF-8)
+keeps them as `view.derived(key, build)`, so they live and die with the view and nobody flattens
+the batch a second time.
+
 Everything here is a *prefilter* for exact rules: it names the examples that may have a finding,
 and the rules run their own per-example `check` on those. The text projection below is what
 makes byte searches exact-safe: each character becomes exactly one byte (ASCII letters lowered,
@@ -21,7 +27,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from itertools import accumulate, chain, compress, islice, repeat
 from operator import add, attrgetter, contains, eq, is_, is_not, not_, or_, truth
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, TypeVar
 
 if TYPE_CHECKING:
     from ..formats import Example
@@ -48,6 +54,7 @@ def _projection_table() -> bytes:
 
 TABLE = _projection_table()
 _CALL_SUFFIX = ("", "*")
+T = TypeVar("T")
 
 
 class Group:
@@ -85,7 +92,7 @@ class BatchView:
 
     __slots__ = ("n", "_rest", "flat", "starts", "nturns", "roles", "_tool_calls", "_sigs", "_texts",
                  "_groups", "answer", "_rank", "_encoded", "_solid", "_ascii", "_irregular", "_marks",
-                 "_tool_candidates", "_any_flagged_call", "_all_str")
+                 "_tool_candidates", "_any_flagged_call", "_all_str", "_derived")
 
     def __init__(self, examples: list["Example"]) -> None:
         self.n = len(examples)
@@ -117,6 +124,17 @@ class BatchView:
         self._irregular: set[int] | None = None
         self._marks: dict[str, set[int]] | None = None
         self._tool_candidates: list[int] | None = None
+        self._derived: dict[str, object] = {}
+
+    def derived(self, key: str, build: Callable[[], T]) -> T:
+        """A family's own buffer for this batch, built by `build()` on first use and kept with the
+        view (so it is valid exactly as long as the view). `key` names the family's entry; what
+        `build` returns must not refer to `examples[0]`, which holds the view."""
+        try:
+            return self._derived[key]  # type: ignore[return-value]
+        except KeyError:
+            value = self._derived[key] = build()
+            return value
 
     def matches(self, examples: list["Example"]) -> bool:
         return len(examples) == self.n and all(map(is_, islice(examples, 1, None), self._rest))

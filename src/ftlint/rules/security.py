@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Iterator
 from ..findings import Finding, Severity
 from ..formats import Example, Turn
 from ..rule import Context, Rule
+from ._batch import BatchView, batch_view
 
 # detect-secrets' high-precision regex plugins (the entropy and keyword plugins are far too noisy
 # for natural-language text).
@@ -173,7 +174,7 @@ class _TextScanRule(Rule):
 
     @staticmethod
     def flagged(batch: "_BatchText") -> Iterable[int] | None:
-        """Indexes into `batch.turns` of every turn `scan` may find something in (a superset),
+        """Indexes into `batch.texts` (= the view's flat turns) of every turn `scan` may find something in (a superset),
         or None when the batch must be checked turn by turn."""
         raise NotImplementedError
 
@@ -193,16 +194,17 @@ class _TextScanRule(Rule):
         # A subclass with its own `scan` keeps the per-example path: the prefilter knows only ours.
         if not examples or type(self).scan is not type(self)._prefiltered_scan:
             return super().check_batch(examples, ctx)
-        batch = _BatchText.of(examples)
+        view = batch_view(examples)
+        batch = _BatchText.of(view)
         flagged = self.flagged(batch)
         if flagged is None:
             return super().check_batch(examples, ctx)
         out: list[Finding] = []
         for k in sorted(flagged):  # sorted: findings come in example, then turn, order
-            turn = batch.turns[k]
+            turn = view.flat[k]
             message = self._message(turn, batch.texts[k])
             if message:
-                out.append(self.finding(examples[batch.example_of(k)].record, turn.pointer, message))
+                out.append(self.finding(examples[view.owner(k)].record, turn.pointer, message))
         return out
 
 
@@ -414,53 +416,23 @@ _DIGIT_BYTE = bytes([_DIGIT])
 
 
 class _BatchText:
-    """The turns of a batch as `check` walks them (`all_turns()` of each example), their texts
-    and the blob. Built once per batch and kept in the first example's `cache`, so the other
-    rule reuses it (the engine gives every rule the same examples). It refers to no example
-    (only to their turn lists), so it makes no reference cycle."""
+    """Security's buffers on top of the shared batch view (`_batch.batch_view`): the blob of the
+    view's `texts` (turn k is `view.flat[k]`) and what is found in it. Kept as a derived entry of
+    the view, so the other security rule reuses it; it holds only strings and bytes."""
 
-    __slots__ = ("turn_lists", "rejected_lists", "all_turns", "texts", "blob", "starts", "_turns", "_owners",
-                 "_classes", "_at_signs")
+    __slots__ = ("texts", "blob", "starts", "_classes", "_at_signs")
 
     @staticmethod
-    def of(examples: list[Example]) -> "_BatchText":
-        # Lists of references only: building a tuple per example would wake the cycle collector.
-        turn_lists = [e.turns for e in examples]
-        rejected_lists = [e.rejected for e in examples]
-        cache = examples[0].cache
-        batch = cache.get(_CACHE_KEY)
-        # Valid for the same turn lists in the same order, whatever list holds the examples
-        # (items compare by identity first, so this is one quick pass).
-        if batch is None or batch.turn_lists != turn_lists or batch.rejected_lists != rejected_lists:
-            batch = cache[_CACHE_KEY] = _BatchText(turn_lists, rejected_lists)
-        return batch
+    def of(view: BatchView) -> "_BatchText":
+        return view.derived(_CACHE_KEY, lambda: _BatchText(view.texts))
 
-    def __init__(self, turn_lists: list[list[Turn]], rejected_lists: list[list[Turn] | None]) -> None:
-        self.turn_lists, self.rejected_lists = turn_lists, rejected_lists
-        if any(rejected_lists):
-            turn_lists = [ts + rejected if rejected else ts for ts, rejected in zip(turn_lists, rejected_lists)]
-        self.all_turns = turn_lists  # each example's `all_turns()`
-        # `_text` is the turn's own cache of `text`: reading it directly halves the cost.
-        self.texts = texts = [t._text or t.text for ts in turn_lists for t in ts]
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
         # One encode per text: joining first would widen every text to the widest one's width.
         self.blob = b"\x00".join([t.encode("ascii", "replace") for t in texts])
         self.starts = list(accumulate([len(t) + 1 for t in texts], initial=0))  # and one past the end
-        self._turns: list[Turn] | None = None
-        self._owners: list[int] | None = None
         self._classes: bytes | None = None
         self._at_signs: list[int] | None = None
-
-    @property
-    def turns(self) -> list[Turn]:
-        if self._turns is None:
-            self._turns = [t for ts in self.all_turns for t in ts]
-        return self._turns
-
-    def example_of(self, k: int) -> int:
-        """Position in the batch of the example that turn `k` belongs to."""
-        if self._owners is None:
-            self._owners = list(accumulate(map(len, self.all_turns), initial=0))
-        return bisect_right(self._owners, k) - 1
 
     def turn_at(self, offset: int) -> int:
         """The turn holding blob offset `offset`."""
