@@ -15,6 +15,7 @@ from xxhash import xxh3_64_intdigest, xxh3_128_digest
 from ..findings import Finding, Location, Related, Severity
 from ..formats import Example, Turn
 from ..rule import Context, RecordRef, Rule
+from ._batch import BatchView, batch_view
 
 
 # Whitespace as `str.split()` sees it (`str.isspace`): the batch digests work on UTF-8 bytes and
@@ -86,56 +87,37 @@ def _multibyte_space_codes() -> tuple[list[int], list[int]]:
 
 _POS = struct.Struct("<III")  # a fact's line, column and index
 
-_get_turns = operator.attrgetter("turns")
-_get_rejected = operator.attrgetter("rejected")
-_get_role = operator.attrgetter("role")
-_get_content = operator.attrgetter("content")
-_get_text = operator.attrgetter("text")
 _get_lower = operator.attrgetter("_lower")
 _get_position = operator.attrgetter("record.line", "record.column", "record.index")
 
 
 class _BatchView:
-    """What the dataset rules share about one batch, computed once for all of them: every
-    turn's lower-cased UTF-8, and per example its digest, its (prompt, answer) digests and its
-    packed position. Plain lists, not per-example cache entries: no other rule reads them.
+    """The dataset rules' buffers on top of the shared batch view (`_batch.batch_view`), kept as
+    its derived entry so all of them share one: every turn's lower-cased UTF-8, and per example
+    its digest, its (prompt, answer) digests and its packed position. Plain lists, not
+    per-example cache entries: no other rule reads them. It holds no example.
 
-    `encoded[turn_start[k]:turn_start[k + 1]]` are example k's turns (`all_turns()`);
-    `digests[k]` is `_example_digest`, `prompts[k]`/`answers[k]` `_prompt_answer_digests`
-    (None, None where that is None), `positions[k]` the `_POS` bytes of its record.
-    When every role is one plain word, `buf` holds the batch as ` role text role text … `
+    `encoded[turn_start[k]:turn_start[k + 1]]` are example k's turns (`all_turns()`, the view's
+    flat turns); `digests[k]` is `_example_digest`, `prompts[k]`/`answers[k]`
+    `_prompt_answer_digests` (None, None where that is None), `positions[k]` the `_POS` bytes of
+    its record. When every role is one plain word, `buf` holds the batch as ` role text role text … `
     (padded with spaces) and `role_start` where each turn's role starts in it, then the end.
     """
 
-    __slots__ = ("examples", "encoded", "turn_start", "digests", "prompts", "answers", "positions",
+    __slots__ = ("encoded", "turn_start", "digests", "prompts", "answers", "positions",
                  "buf", "role_start", "roles_one_word")
 
-    def __init__(self, examples: list[Example]) -> None:
+    def __init__(self, view: BatchView, examples: list[Example]) -> None:
         import numpy as np
 
-        self.examples = list(examples)  # holds them: no other batch can reuse their ids
-        n = len(examples)
-        turn_lists = list(map(_get_turns, examples))
-        if any(map(_get_rejected, examples)):  # preference data: all_turns() adds the rejected ones
-            chosen = np.fromiter(map(len, turn_lists), dtype=np.int64, count=n)
-            turn_lists = [e.all_turns() for e in examples]
-        else:
-            chosen = None
-        counts = np.fromiter(map(len, turn_lists), dtype=np.int64, count=n)
-        turn_start = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(counts, out=turn_start[1:])
-        turns = list(itertools.chain.from_iterable(turn_lists))
-        lowers = list(map(_get_lower, turns))
+        self.turn_start = np.array(view.starts, dtype=np.int64)
+        lowers = list(map(_get_lower, view.flat))
         if None in lowers:  # not lower-cased by another rule yet: per turn, C-level loops only
-            texts = list(map(_get_content, turns))
-            if not all(map(isinstance, texts, itertools.repeat(str))):
-                texts = list(map(_get_text, turns))
-            lowers = list(map(str.lower, texts))
+            lowers = list(map(str.lower, view.texts))
         self.encoded = list(map(str.encode, lowers, itertools.repeat("utf-8"), itertools.repeat("replace")))
-        self.turn_start = turn_start
         self.positions = list(itertools.starmap(_POS.pack, map(_get_position, examples)))
         self.buf = self.role_start = None
-        roles = list(map(_get_role, turns))
+        roles = view.roles
         distinct = set(roles)
         # whether every role is one near-duplicate word (no punctuation): then that rule can
         # read its words from `buf` too
@@ -147,7 +129,8 @@ class _BatchView:
                 self.prompts = [p for p, _ in pairs]
                 self.answers = [a for _, a in pairs]
                 return
-        self._digest(examples, roles, counts if chosen is None else chosen)
+        # the end of each example's `turns` (before any preference `rejected` turns)
+        self._digest(examples, roles, np.array(view.nturns, dtype=np.int64))
 
     def _digest(self, examples: list[Example], roles: list[str], chosen: Any) -> None:
         """The digests without splitting texts into Python words.
@@ -237,19 +220,14 @@ class _BatchView:
             self.answers[i] = q
 
 
-_LAST_VIEW: list[_BatchView] = []
+_VIEW_KEY = "ftlint.dataset.batch"
 
 
 def _batch_view(examples: list[Example]) -> _BatchView:
-    """The shared view of a batch: the engine hands the same batch to every dataset rule in
-    turn, so the view of the last batch is kept (one batch; replaced by the next)."""
-    if _LAST_VIEW:
-        last = _LAST_VIEW[0]
-        if len(last.examples) == len(examples) and all(map(operator.is_, last.examples, examples)):
-            return last
-    found = _BatchView(examples)
-    _LAST_VIEW[:] = [found]
-    return found
+    """The dataset rules' view of a batch: a derived entry of the shared view, so the engine's
+    next dataset rule (handed the same batch) reuses it."""
+    view = batch_view(examples) if examples else BatchView(examples)
+    return view.derived(_VIEW_KEY, lambda: _BatchView(view, examples))
 
 
 class ExampleCount(Rule):
