@@ -251,6 +251,10 @@ class Linter:
                 close = getattr(items, "close", None)
                 if close:
                     close()
+                if ctx.file_format:
+                    # Ask the rules whether they apply here before forking: what `active` loads
+                    # (numpy tables, a tokenizer) is then loaded once and inherited by every worker.
+                    self._rules_for(ctx.file_format, ctx, {})
                 chunks = _scan_parallel(self, path, display, ctx, jobs)
             else:
                 chunks = [self._scan(_chain(buffered, items), ctx)]
