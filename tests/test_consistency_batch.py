@@ -237,6 +237,57 @@ def test_echo_pairs(prompt: str, how: str, other: str, threshold: float, min_cha
     assert [key(f) for f in rule.check_batch(examples, ctx)] == want
 
 
+SEPARATORS = [" "] * 8 + ["  ", "\n", " \n ", "\t", "\u3000", "\xa0"]
+VOCAB = ["alpha", "beta", "gamma", "delta", "ep", "zo", "a", "The", "theta", "iota", "kappa", "lambda",
+         "mu", "xi", "omicron", "pi", "rho", "sigma", "tau", "中文", "été", "Étage", "x"]
+
+
+def _words_text(rng: random.Random, words: list[str], spaced: float) -> str:
+    """Words joined by single spaces, or (with probability `spaced` per gap) other whitespace,
+    sometimes with whitespace around."""
+    text = "".join(w + (rng.choice(SEPARATORS) if rng.random() < spaced else " ") for w in words).rstrip(" ")
+    return rng.choice(["", " ", "\n"]) + text if rng.random() < 0.1 else text
+
+
+def _near_pair(rng: random.Random, threshold: float) -> tuple[str, str]:
+    """A prompt and an answer with about (1 - threshold) of the words changed, around the word
+    count where "nearly identical" stops; long texts (over 5000 characters) and copies too."""
+    n = rng.choice([1, 2, 3, 5, 9, 10, 11, 19, 20, 21, 40, 99, 100, 101, 1100])
+    words = [rng.choice(VOCAB) + (str(rng.randrange(n * 2)) if rng.random() < 0.8 else "") for _ in range(n)]
+    changed = max(0, int((1 - threshold) * n) + rng.choice([-1, 0, 0, 1, 2]))
+    answer = list(words)
+    for j in rng.sample(range(n), min(n, changed)):
+        answer[j] = rng.choice(["new", "other", "zz"]) + str(rng.randrange(10 ** 6)) if rng.random() < 0.8 else ""
+    answer = [w for w in answer if w]
+    if rng.random() < 0.15:  # a copied stretch
+        start = rng.randrange(n)
+        answer = words[start:start + max(1, (n * rng.choice([5, 6, 8])) // 10)]
+    if rng.random() < 0.2:
+        answer = [w.upper() for w in answer]
+    spaced = rng.choice([0.0, 0.0, 0.05, 0.5])
+    return _words_text(rng, words, spaced), _words_text(rng, answer, spaced)
+
+
+@pytest.mark.parametrize("threshold", [0.9, 0.8, 0.95, 0.5, 1.0, 0.0])
+def test_echo_near_the_word_bound(threshold: float) -> None:
+    """Pairs around the word-overlap bound of "nearly identical" (the batch's missing-word
+    target), with multiple spaces, newlines, tabs, non-ASCII words and texts over 5000
+    characters: the batch flags exactly what `check` flags, and some pairs are flagged."""
+    rng = random.Random(int(threshold * 100))
+    rule = consistency.ResponseEchoesPrompt({"threshold": threshold, "min_chars": rng.choice([20, 3])})
+    ctx = Context(options=rule.options)
+    examples = []
+    for _ in range(150):
+        prompt, answer = _near_pair(rng, threshold)
+        examples += [_pair_record(prompt, answer), _pair_record(answer, prompt)]
+    want = [key(f) for e in examples for f in rule.check(e, ctx)]
+    assert len(want) > 20
+    for size in (5, 300):
+        got = [key(f) for start in range(0, len(examples), size)
+               for f in rule.check_batch(examples[start:start + size], ctx)]
+        assert got == want, size
+
+
 # --- the batch view ----------------------------------------------------------------------------
 def test_view_is_rebuilt_for_another_batch(tmp_path: Path) -> None:
     path = tmp_path / "gen.jsonl"

@@ -410,6 +410,7 @@ class ResponseEchoesPrompt(Rule):
         chosen: list[int] = []
         special = None
         min_chars = self.options["min_chars"]
+        window, missing = self._window, self._missing
         for i, sig in enumerate(sigs):
             pairs = pairs_of.get(sig)
             if pairs is None:
@@ -419,65 +420,73 @@ class ResponseEchoesPrompt(Rule):
             if not pairs:
                 continue
             if special is None:
-                special, size, solid, starts = view.special, view.lengths, view.solid, view.starts
+                special, size, starts = view.special, view.lengths, view.starts
+                ascii_, irregular = view.ascii, view.irregular
+                texts = view.texts
             base = starts[i]
-            turns = examples[i].turns
             for u, a in pairs:
                 pu, pa = base + u, base + a
-                # Bounds on the normalised lengths: at most the length (no U+0130, see
-                # `special`), at least the non-space characters (or 1: a blank text has no
-                # verdict). Most pairs end here, on a few list lookups.
                 phi, rhi = size[pu], size[pa]
-                plo, rlo = solid[pu] or 1, solid[pa] or 1
-                if phi and rhi and (
-                        rlo <= phi and (plo <= rhi or rhi >= min_chars and rhi >= 0.5 * plo)  # identical or copied
-                        or rhi >= min_chars and plo < 5000 and rhi / plo >= 0.8 and rlo / phi <= 1.25):  # near
-                    if pu in special or pa in special:
-                        maybe = self._may_echo(turns[u], turns[a])
-                    else:
-                        maybe = self._may_echo_projected(view, pu, pa, turns[u], turns[a], plo, phi, rlo, rhi)
-                    if maybe:
+                if not phi or not rhi:
+                    continue  # an empty text has no verdict
+                if pu in special or pa in special:  # lower() lengthens U+0130: the exact bounds
+                    turns = examples[i].turns
+                    if self._may_echo(turns[u], turns[a]):
                         chosen.append(i)
                         break
+                    continue
+                # Lengths are upper bounds of the normalised lengths (no U+0130). The window
+                # only tightens as a lower bound grows, so a pair that may be "nearly identical"
+                # even with the longer text's lower bound at its upper bound needs no measuring.
+                # Otherwise only that text's lower bound can rule the pair out: the shorter
+                # one's is at least 1 when it is not blank (a blank text has no verdict; a blank
+                # pair let through is only checked), and below 5000 when its length is.
+                if rhi >= phi:
+                    plo = 1 if phi < 5000 else _lower_bound(texts[pu], ascii_[pu], pu in irregular)
+                    if not plo:
+                        continue
+                    verdicts = window(plo, phi, rhi, rhi)
+                    if verdicts != 2:
+                        rlo = _lower_bound(texts[pa], ascii_[pa], pa in irregular)
+                        if not (rlo and (rlo <= phi or rhi >= min_chars and rlo / phi <= 1.25)):
+                            continue
+                        verdicts = window(plo, phi, rlo, rhi)
+                else:
+                    verdicts = window(phi, phi, 1, rhi)
+                    if verdicts != 2:
+                        plo = _lower_bound(texts[pu], ascii_[pu], pu in irregular)
+                        if not (plo and (plo <= rhi or rhi >= min_chars and rhi >= 0.5 * plo)):
+                            continue
+                        verdicts = window(plo, phi, 1, rhi)
+                if not verdicts:
+                    continue
+                if verdicts == 1:
+                    target = 1.0
+                else:
+                    target = missing(_words_upper(texts[pa], ascii_[pa], pa in irregular))
+                    if target == 0:
+                        chosen.append(i)
+                        break
+                # (`turn.text` is the view's text; lower() is `turn.lower`, without the property)
+                if _probe(texts[pu].lower(), texts[pa].lower(), target):
+                    chosen.append(i)
+                    break
         return _check_some(self, examples, chosen, ctx)
-
-    def _may_echo_projected(self, view, prompt: int, response: int, pturn: Turn, rturn: Turn,
-                            plo: int, phi: int, rlo: int, rhi: int) -> bool:
-        """`_may_echo` for turns without U+0130, from the batch's length bounds: tightened here
-        (an ASCII text with single spaces only is as long as its normalised text; other texts
-        are measured), then the words probed (in the projection, which for ASCII text without
-        control characters is exactly the lower-case text)."""
-        ascii_, irregular = view.ascii, view.irregular
-        pascii, rascii = ascii_[prompt], ascii_[response]
-        rwords = rhi - rlo + 1
-        if pascii:
-            if plo < phi and prompt not in irregular and _single_spaced(pturn.text):
-                plo = phi
-        else:
-            plo = max(1, _norm_lower(pturn.text)[0])
-        if rascii:
-            if rlo < rhi and response not in irregular and _single_spaced(rturn.text):
-                rlo = rhi
-        else:
-            rlo, rwords = _norm_lower(rturn.text)
-            rlo = max(1, rlo)
-        target = self._target(plo, phi, rlo, rhi, rwords)
-        if target is None:
-            return False
-        if target == 0:
-            return True
-        if pascii and rascii and prompt not in irregular and response not in irregular:
-            pgroup, pk = view.locate(prompt)
-            rgroup, rk = view.locate(response)
-            return _probe(pgroup.segment(pk), rgroup.segment(rk), target)
-        return _probe(pturn.lower, rturn.lower, target)
 
     def _target(self, plo: int, phi: int, rlo: int, rhi: int, rwords: int) -> float | None:
         """From bounds on the normalised lengths (and the response's word count): None when no
         verdict is possible, else how many response words missing from the prompt rule every
         verdict out (0: none can)."""
+        verdicts = self._window(plo, phi, rlo, rhi)
+        if not verdicts:
+            return None
+        return 1.0 if verdicts == 1 else self._missing(rwords)
+
+    def _window(self, plo: int, phi: int, rlo: int, rhi: int) -> int:
+        """From bounds on the normalised lengths: 0 when no verdict is possible, 1 when only
+        "identical" or "copied" are, 2 when "nearly identical" may be."""
         if plo == 0 or rlo == 0:
-            return None  # a normalised text is empty
+            return 0  # a normalised text is empty
         threshold, min_chars = self.options["threshold"], self.options["min_chars"]
         # identical (equal lengths) or copied (len(r) >= min_chars and >= half of len(p), r in p)
         copied = (rlo <= phi and plo <= rhi) or (rhi >= min_chars and rhi >= 0.5 * plo and rlo <= phi)
@@ -489,17 +498,19 @@ class ResponseEchoesPrompt(Rule):
                 near = 2.0 * rhi / (plo + rhi) >= threshold
             elif phi < rlo:
                 near = 2.0 * phi / (phi + rlo) >= threshold
-        if not (copied or near):
-            return None
-        # One response word that is not even a substring of the prompt rules out "identical"
-        # and "copied" (every word of r would lie inside p). "Nearly identical" needs
-        # |words(p) & words(r)| >= threshold * |words(r)|: impossible once more than
-        # (1 - threshold) * |words(r)| words are missing (with a margin of one).
-        if not near:
-            return 1.0
+        return 2 if near else 1 if copied else 0
+
+    def _missing(self, rwords: int) -> float:
+        """How many response words missing from the prompt rule "nearly identical" out (0: no
+        number does). One response word that is not even a substring of the prompt rules out
+        "identical" and "copied" (every word of r would lie inside p). "Nearly identical" needs
+        |words(p) & words(r)| >= threshold * |words(r)|: impossible once more than
+        (1 - threshold) * |words(r)| words are missing: the least integer above that (with a
+        margin far above float rounding; |words(r)| <= rwords)."""
+        threshold = self.options["threshold"]
         if not 0.0 <= threshold <= 1.0:
             return 0.0
-        return max(1.0, (1.0 - threshold) * rwords + 1.0)
+        return float(int((1.0 - threshold) * rwords + 1e-6) + 1)
 
     def _may_echo(self, prompt: Turn, response: Turn) -> bool:
         """False only when `_echo` is certain to return None, proved from bounds on the lengths
@@ -583,6 +594,29 @@ def _norm_lower(text: str) -> tuple[int, int]:
             return (len(" ".join(words)) + text.count("\u0130") if words else 0), len(words)
     spaces = flat.count(" ")
     return len(text) + text.count("\u0130") - spaces, spaces + 1
+
+
+def _lower_bound(text: str, ascii_: bool, irregular: bool) -> int:
+    """A lower bound of the normalised length of a text without U+0130: exact for ASCII text
+    whose only whitespace is single spaces between words (no tab, carriage return or control:
+    not `irregular`), else `_norm_lower`'s."""
+    if ascii_:
+        if not irregular and _single_spaced(text):
+            return len(text)
+    elif text.isprintable():  # ' ' is its only whitespace (and no U+0130: no count of it)
+        return len(text) - text.count(" ")
+    return _norm_lower(text)[0]
+
+
+def _words_upper(text: str, ascii_: bool, irregular: bool) -> int:
+    """An upper bound of the number of words of a text: for ASCII text without tabs, carriage
+    returns or controls, ' ' and '\\n' are its only whitespace."""
+    if ascii_:
+        if not irregular:
+            return text.count(" ") + text.count("\n") + 1
+    elif text.isprintable():
+        return text.count(" ") + 1
+    return _norm_lower(text)[1]
 
 
 def _single_spaced(text: str) -> bool:
