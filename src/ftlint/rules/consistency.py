@@ -429,7 +429,7 @@ class ResponseEchoesPrompt(Rule):
                 phi, rhi = size[pu], size[pa]
                 if not phi or not rhi:
                     continue  # an empty text has no verdict
-                if pu in special or pa in special:  # lower() lengthens U+0130: the exact bounds
+                if special and (pu in special or pa in special):  # lower() lengthens U+0130: the exact bounds
                     turns = examples[i].turns
                     if self._may_echo(turns[u], turns[a]):
                         chosen.append(i)
@@ -445,14 +445,14 @@ class ResponseEchoesPrompt(Rule):
                     plo = 1 if phi < 5000 else _lower_bound(texts[pu], ascii_[pu], pu in irregular)
                     if not plo:
                         continue
-                    verdicts = window(plo, phi, rhi, rhi)
+                    verdicts = window(plo, phi, rhi, rhi) if 4 * rhi <= 5 * phi else 0
                     if verdicts != 2:
                         rlo = _lower_bound(texts[pa], ascii_[pa], pa in irregular)
                         if not (rlo and (rlo <= phi or rhi >= min_chars and rlo / phi <= 1.25)):
                             continue
                         verdicts = window(plo, phi, rlo, rhi)
                 else:
-                    verdicts = window(phi, phi, 1, rhi)
+                    verdicts = window(phi, phi, 1, rhi) if 5 * rhi >= 4 * phi else 0
                     if verdicts != 2:
                         plo = _lower_bound(texts[pu], ascii_[pu], pu in irregular)
                         if not (plo and (plo <= rhi or rhi >= min_chars and rhi >= 0.5 * plo)):
