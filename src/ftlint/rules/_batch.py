@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 KEY = "ftlint.batch_view"
 MARKS = ("\u0130", "\u212a", "\ufffd")  # projected to `?` but needed: see `BatchView.marked`
 
-SPACE_RAW = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0?"  # whitespace up to U+00FF, and `?`
 CTRL = 0x00  # projection of C0 controls other than \t \n \r, DEL, and C1 controls
 MOJI = 0x01  # projection of Â Ã â ï, the first characters of every mojibake pattern
 
@@ -91,7 +90,7 @@ class BatchView:
     """What the batch rules share. Built by `batch_view`; methods take the same `examples`."""
 
     __slots__ = ("n", "_rest", "flat", "starts", "nturns", "roles", "_tool_calls", "_sigs", "_texts",
-                 "_groups", "answer", "_rank", "_encoded", "_solid", "_ascii", "_irregular", "_marks",
+                 "_groups", "answer", "_rank", "_encoded", "_ascii", "_irregular", "_marks",
                  "_tool_candidates", "_any_flagged_call", "_all_str", "_derived")
 
     def __init__(self, examples: list["Example"]) -> None:
@@ -119,7 +118,6 @@ class BatchView:
         self.answer: list[bool] = []
         self._rank: list[int] = []
         self._encoded: list[bytes] = []
-        self._solid: list[int] | None = None
         self._ascii: list[bool] | None = None
         self._irregular: set[int] | None = None
         self._marks: dict[str, set[int]] | None = None
@@ -236,15 +234,6 @@ class BatchView:
         """Length of every flat turn's text (= of its projection)."""
         self.groups()
         return list(map(len, self._encoded))
-
-    @property
-    def solid(self) -> list[int]:
-        """Per flat turn, a lower bound of its non-whitespace characters: the characters whose
-        latin-1 projection is not whitespace or `?` (where any other character went)."""
-        if self._solid is None:
-            self.groups()
-            self._solid = list(map(len, map(bytes.translate, self._encoded, repeat(None), repeat(SPACE_RAW))))
-        return self._solid
 
     @property
     def ascii(self) -> list[bool]:
