@@ -243,15 +243,20 @@ def _pattern(value: Any, depth: int) -> bool:
     return _kind(value) is str and _regex(value)
 
 
-def _schema_map(value: Any, depth: int) -> bool:
+def _map_of(value: Any, depth: int, check: Any) -> bool:
+    """An object whose every value passes `check` (a key that is not a string: not covered)."""
     if _kind(value) is not dict:
         return False
     for key, sub in value.items():
         if type(key) is not str:
             raise _Unknown
-        if not _schema(sub, depth):
+        if not check(sub, depth):
             return False
     return True
+
+
+def _schema_map(value: Any, depth: int) -> bool:
+    return _map_of(value, depth, _schema)
 
 
 def _pattern_properties(value: Any, depth: int) -> bool:
@@ -267,26 +272,15 @@ def _schema_array(value: Any, depth: int) -> bool:
 
 
 def _string_array_map(value: Any, depth: int) -> bool:  # dependentRequired
-    if _kind(value) is not dict:
-        return False
-    for key, sub in value.items():
-        if type(key) is not str:
-            raise _Unknown
-        if not _string_array(sub, depth):
-            return False
-    return True
+    return _map_of(value, depth, _string_array)
+
+
+def _schema_or_string_array(value: Any, depth: int) -> bool:
+    return _string_array(value, depth) if _kind(value) is list else _schema(value, depth)
 
 
 def _dependencies(value: Any, depth: int) -> bool:  # values: anyOf [schema, stringArray]
-    if _kind(value) is not dict:
-        return False
-    for key, sub in value.items():
-        if type(key) is not str:
-            raise _Unknown
-        ok = _string_array(sub, depth) if _kind(sub) is list else _schema(sub, depth)
-        if not ok:
-            return False
-    return True
+    return _map_of(value, depth, _schema_or_string_array)
 
 
 def _schema_uri(value: Any, depth: int) -> bool:
