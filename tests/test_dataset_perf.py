@@ -325,3 +325,15 @@ def test_shared_view_is_not_reused_for_a_refilled_batch() -> None:
         [{"instruction": f"question {i} with several words in it", "output": "a"} for i in range(16)])]
     assert got_second == [rule.collect(e, ctx) for e in second]
     assert got_first != got_second
+
+
+def test_word_values_in_numpy_equal_the_reference_at_every_length() -> None:
+    """Words of 1-45 bytes cover one head word, two, two plus the tail words, and xxh3."""
+    import numpy as np
+
+    rng = random.Random(1)
+    words = [bytes(rng.randrange(33, 127) for _ in range(rng.randint(1, 45))) for _ in range(3000)]
+    buf = b" " + b" ".join(words) + b" " * 17
+    starts = np.cumsum([1] + [len(w) + 1 for w in words[:-1]]).astype(np.int64)
+    ends = starts + np.array([len(w) for w in words], dtype=np.int64)
+    assert dataset._word_values_batch(buf, starts, ends).tolist() == [dataset._word_value(w) for w in words]

@@ -557,6 +557,21 @@ def _shingle_hashes_batch(buf: Any, starts: Any, ends: Any) -> Any:
     return _mix_3grams(_word_values_batch(buf, starts, ends))
 
 
+def _keep_word_bytes(head: Any, remaining: Any) -> Any:
+    """Head words (8 bytes read at a word's offset, in place) with the bytes past the word's end
+    zeroed: shifted out at the top and back (`remaining` >= 1 bytes of the word from there, at
+    most 8 of them in this head word, so the shift is 0 to 56)."""
+    import numpy as np
+
+    shift = np.minimum(remaining, 8)
+    shift *= -8
+    shift += 64
+    shift = shift.view(np.uint64)
+    head <<= shift
+    head >>= shift
+    return head
+
+
 def _word_values_batch(buf: Any, starts: Any, ends: Any) -> Any:
     """`_word_value` of every word buf[starts[i]:ends[i]] (see `_shingle_hashes_batch`)."""
     import numpy as np
@@ -566,28 +581,14 @@ def _word_values_batch(buf: Any, starts: Any, ends: Any) -> Any:
     # `buf` ends with 16 word breaks, so no read runs past it.
     load = np.ndarray(shape=(len(buf) - 15,), dtype="<u8", buffer=buf, strides=(1,))
     n = ends - starts
-    x = load[starts]
-    # Keep the word's bytes of the head word: shift the others out at the top and back
-    # (a word has 1 to 8 bytes there, so the shift is 0 to 56).
-    shift = np.minimum(n, 8)
-    shift *= -8
-    shift += 64
-    shift = shift.view(u64)
-    x <<= shift
-    x >>= shift
+    x = _keep_word_bytes(load[starts], n)
     x *= u64(_K[0])
     x += n.view(u64)
     over8 = np.flatnonzero(n > 8)  # a second head word only where there is one
     if not len(over8):
         return x
     n8 = n[over8]
-    y = load[starts[over8] + 8]
-    shift = np.minimum(n8, 16)
-    shift *= -8
-    shift += 128
-    shift = shift.view(u64)
-    y <<= shift
-    y >>= shift
+    y = _keep_word_bytes(load[starts[over8] + 8], n8 - 8)
     y *= u64(_K[1])
     over16 = np.flatnonzero(n8 > 16)
     if len(over16):
