@@ -64,3 +64,18 @@ def examples_of(path: Path) -> list:
         if not any(d.code == "FTP005" for d in defects):
             out.append(example)
     return out
+
+
+def reachable(root: object):
+    """Every object reachable from `root` through references (strings, bytes, ints and classes
+    are not followed): for tests that a cache holds nothing it must not keep alive."""
+    import gc
+
+    seen, todo = set(), [root]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen or isinstance(obj, (str, bytes, int, type)):
+            continue
+        seen.add(id(obj))
+        yield obj
+        todo.extend(gc.get_referents(obj))

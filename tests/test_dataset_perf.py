@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import FIXTURES
+from conftest import FIXTURES, reachable
 from ftlint.formats import Example, detect_format, normalise
 from ftlint.records import Record, reader_for
 from ftlint.rule import Context
@@ -174,8 +174,6 @@ def test_digest_ignores_whitespace_and_case_only() -> None:
 def test_view_is_a_derived_entry_of_the_shared_batch_view() -> None:
     """One flattening per batch: the dataset buffers live on the shared view, are reused for the
     same examples, rebuilt for others, and hold no example (the first one holds the view)."""
-    import gc
-
     from ftlint.rules._batch import batch_view
 
     rows = [{"instruction": f"question {i}", "output": f"answer {i}"} for i in range(6)]
@@ -184,14 +182,8 @@ def test_view_is_a_derived_entry_of_the_shared_batch_view() -> None:
     assert _batch_view(list(batch)) is view
     assert batch_view(batch).derived(dataset._VIEW_KEY, lambda: None) is view
     assert _batch_view(batch[:5]) is not view
-    seen, todo = set(), [view]
-    while todo:
-        obj = todo.pop()
-        if id(obj) in seen or isinstance(obj, (str, bytes, int, type)):
-            continue
-        seen.add(id(obj))
+    for obj in reachable(view):
         assert not isinstance(obj, (Example, Record)), obj
-        todo.extend(gc.get_referents(obj))
 
 
 def _collect_in_child(queue) -> None:  # pragma: no cover - runs in the forked child

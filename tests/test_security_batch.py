@@ -10,7 +10,6 @@ their plain forms.
 
 from __future__ import annotations
 
-import gc
 import json
 import random
 import re
@@ -26,7 +25,7 @@ from ftlint.rule import Context
 from ftlint.rules import security as S
 from ftlint.rules._batch import KEY
 
-from conftest import FIXTURES, examples_of
+from conftest import FIXTURES, examples_of, reachable
 
 RULES = (S.SecretInText, S.PersonalData)
 
@@ -282,22 +281,10 @@ def test_blob_makes_no_reference_cycle(tmp_path: Path) -> None:
     for cls in RULES:
         list(cls().check_batch(examples, Context()))
     view = examples[0].cache[KEY]
-    seen, todo = set(), [S._BatchText.of(view)]
-    while todo:
-        obj = todo.pop()
-        if id(obj) in seen or isinstance(obj, (str, bytes, int, type)):
-            continue
-        seen.add(id(obj))
+    for obj in reachable(S._BatchText.of(view)):
         assert not isinstance(obj, (Example, Record)), obj
-        todo.extend(gc.get_referents(obj))
-    seen, todo = set(), [view]
-    while todo:
-        obj = todo.pop()
-        if id(obj) in seen or isinstance(obj, (str, bytes, int, type)):
-            continue
-        seen.add(id(obj))
+    for obj in reachable(view):
         assert obj is not examples[0] and obj is not examples[0].cache, obj
-        todo.extend(gc.get_referents(obj))
 
 
 def test_subclass_with_own_scan_keeps_per_example_path(tmp_path: Path) -> None:
