@@ -124,7 +124,14 @@ def _inner_position(text: str, offset: int) -> str:
     return f"line {line}, column {col} of the response" if "\n" in text else f"character {offset + 1} of the response"
 
 
-class ResponseNotJson(Rule):
+class _ResponseRule(Rule):
+    """Rules on assistant responses: they have work only where a response schema is configured."""
+
+    def active(self, ctx: Context) -> bool:
+        return _response_schema(ctx) is not None
+
+
+class ResponseNotJson(_ResponseRule):
     """An assistant response is not valid JSON although a response schema is configured.
 
     ## What it does
@@ -162,9 +169,6 @@ class ResponseNotJson(Rule):
     severity = Severity.ERROR
     tags = ("schema", "structured-output")
 
-    def active(self, ctx: Context) -> bool:
-        return _response_schema(ctx) is not None
-
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
         if _response_schema(ctx) is None:
             return
@@ -179,7 +183,7 @@ class ResponseNotJson(Rule):
                            "parse", {"inner_offset": f.offset})
 
 
-class ResponseSchemaViolation(Rule):
+class ResponseSchemaViolation(_ResponseRule):
     """An assistant response does not validate against the response JSON Schema.
 
     ## What it does
@@ -212,9 +216,6 @@ class ResponseSchemaViolation(Rule):
     name = "response-schema-violation"
     severity = Severity.ERROR
     tags = ("schema", "structured-output")
-
-    def active(self, ctx: Context) -> bool:
-        return _response_schema(ctx) is not None
 
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
         schema = _response_schema(ctx)
