@@ -333,6 +333,13 @@ class Declared:
         return None
 
 
+def _declaration_sets(example: Example) -> list[tuple[Anchor, ToolSet]]:
+    """The example's tool declarations; [] at once when it has no `tools` or legacy `functions`."""
+    if example.tools is None and "functions" not in example.record.data:
+        return []
+    return declared_tools(example).sets
+
+
 def declared_tools(example: Example) -> Declared:
     cached = example.cache.get("ftj.declared")
     if cached is not None:
@@ -869,10 +876,8 @@ class MalformedToolSchema(_ToolRule):
     tags = ("tools", "schema")
 
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
-        if example.tools is None and "functions" not in example.record.data:
-            return
         record = example.record
-        for anchor, ts in declared_tools(example).sets:
+        for anchor, ts in _declaration_sets(example):
             for rel, msg in ts.problems:
                 yield _finding(self, record, anchor.locate(record, rel), f"Malformed tool declaration: {msg}.",
                                anchor.key(rel))
@@ -916,10 +921,8 @@ class NonstandardToolSchema(_ToolRule):
     tags = ("tools", "schema")
 
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
-        if example.tools is None and "functions" not in example.record.data:
-            return
         record = example.record
-        for anchor, ts in declared_tools(example).sets:
+        for anchor, ts in _declaration_sets(example):
             if not ts.dialect:
                 continue
             rel, first = ts.dialect[0]
