@@ -90,7 +90,7 @@ class BatchView:
     """What the batch rules share. Built by `batch_view`; methods take the same `examples`."""
 
     __slots__ = ("n", "_rest", "flat", "starts", "nturns", "roles", "_tool_calls", "_sigs", "_texts",
-                 "_groups", "answer", "_rank", "_encoded", "_ascii", "_irregular", "_marks",
+                 "_groups", "_encoded", "_ascii", "_irregular", "_marks",
                  "_tool_candidates", "_any_flagged_call", "_all_str", "_derived")
 
     def __init__(self, examples: list["Example"]) -> None:
@@ -115,8 +115,6 @@ class BatchView:
         self._sigs: list[tuple] | None = None
         self._texts: list[str] | None = None
         self._groups: list[tuple[bool, Group]] | None = None
-        self.answer: list[bool] = []
-        self._rank: list[int] = []
         self._encoded: list[bytes] = []
         self._ascii: list[bool] | None = None
         self._irregular: set[int] | None = None
@@ -216,18 +214,9 @@ class BatchView:
                 idx = list(compress(range(m), mask))
                 if idx:
                     out.append((want, Group(idx, list(map(encoded.__getitem__, idx)))))
-            self.answer = answer
             self._encoded = encoded
-            self._rank = list(accumulate(answer))  # answers up to and including each flat turn
             self._groups = out
         return self._groups
-
-    def locate(self, flat_index: int) -> tuple[Group, int]:
-        """(group, local index) of a flat turn; `groups()` must have been built."""
-        answers = self._rank[flat_index]
-        if self.answer[flat_index]:
-            return self._groups[0][1], answers - 1
-        return self._groups[-1][1], flat_index - answers
 
     @property
     def lengths(self) -> list[int]:

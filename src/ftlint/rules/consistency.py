@@ -625,20 +625,6 @@ def _single_spaced(text: str) -> bool:
     return "  " not in text and "\n" not in text and text[:1] != " " and text[-1:] != " "
 
 
-def _overlap(prompt: str | bytes, response: str | bytes, near: bool, threshold: float) -> bool:
-    """The word tests of `_echo`, exactly, on the (lower-case) texts: "nearly identical" needs
-    |words(p) & words(r)| >= threshold * max(|words(p)|, |words(r)|); "identical" and "copied"
-    need every inner word of r to be a word of p (r lies inside p)."""
-    pwords = set(prompt.split())
-    rlist = response.split()
-    if pwords.issuperset(rlist[1:-1]):
-        return True
-    if not near:
-        return False
-    rwords = set(rlist)
-    return len(pwords & rwords) >= threshold * max(len(pwords), len(rwords))
-
-
 def _probe(prompt: str | bytes, response: str | bytes, target: float) -> bool:
     """False when at least `target` distinct words of the (lower-case) response are not
     substrings of the (lower-case) prompt, looking at the first few words only."""
