@@ -8,7 +8,15 @@ Without a configured model or tokenizer both are free and return nothing.
 from .counter import (CACHE_KEY, TokenCounts, TokenService, counts_for, loss_mode, prepare_batch,
                       service_for, token_spec)
 from .resolve import TokenizerFiles, Unresolved, resolve
-from .template import ChatTemplate, TemplateError
+
+
+def __getattr__(name: str):  # ChatTemplate and TemplateError import Jinja: only when asked for
+    if name in ("ChatTemplate", "TemplateError"):
+        from . import template
+
+        return getattr(template, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["CACHE_KEY", "ChatTemplate", "TemplateError", "TokenCounts", "TokenService", "TokenizerFiles",
            "Unresolved", "counts_for", "loss_mode", "prepare_batch", "resolve", "service_for", "token_spec"]

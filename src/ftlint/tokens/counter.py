@@ -10,12 +10,15 @@ import bisect
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..formats import Example
 from .render import Job, NotRenderable, build_job
 from .resolve import TokenizerFiles, Unresolved, resolve
-from .template import CHATML, NAMED_TEMPLATES, ChatTemplate, TemplateError
+from .template_names import CHATML, NAMED_TEMPLATES
+
+if TYPE_CHECKING:
+    from .template import ChatTemplate
 
 CACHE_KEY = "tokens"
 APPROX_CHARS_PER_TOKEN = 4.0   # the usual rule of thumb for English text with BPE vocabularies
@@ -115,6 +118,7 @@ class TokenService:
 
     # --- template --------------------------------------------------------------------------
     def _choose_template(self, choice: str | None) -> None:
+        from .template import ChatTemplate, TemplateError  # Jinja: only once a tokenizer is used
         variables = dict(self.files.special) if self.files else {}
         source, origin = None, ""
         if choice and ("{{" in choice or "{%" in choice):
@@ -164,6 +168,7 @@ class TokenService:
     # --- counting --------------------------------------------------------------------------
     def prepare(self, examples: Iterable[Example], plan: Any = None, declared_type: str | None = None) -> None:
         """Count a batch of examples (one parallel encode) and cache the results on them."""
+        from .template import ChatTemplate, TemplateError  # Jinja: only once a tokenizer is used
         todo = [ex for ex in examples if CACHE_KEY not in ex.cache]
         if not todo:
             return
@@ -201,6 +206,7 @@ class TokenService:
 
     def _render(self, job: Job) -> tuple[str, list[tuple[int, int]], str]:
         """Training text and the character spans of the trained answers."""
+        from .template import ChatTemplate, TemplateError  # Jinja: only once a tokenizer is used
         if job.kind == "text":
             text = job.text
             if job.append_eos and self.eos_text and not text.endswith(self.eos_text):

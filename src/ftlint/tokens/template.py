@@ -26,18 +26,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 GENERATION_RE = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
-# Named templates a training config may ask for (Axolotl `chat_template: chatml|llama3`).
-CHATML = (
-    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
-LLAMA3 = (
-    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
-    "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}"
-    "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
-)
-NAMED_TEMPLATES = {"chatml": CHATML, "llama3": LLAMA3}
+from .template_names import CHATML, LLAMA3, NAMED_TEMPLATES  # noqa: E402,F401  (re-exported)
 
 
 class TemplateError(Exception):
