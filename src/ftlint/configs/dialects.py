@@ -37,6 +37,12 @@ class Normalised:
 # ---------------------------------------------------------------------------------------------
 # detection
 
+# What each trainer uses when the config sets no sequence length / micro batch (read from their
+# argument defaults). The normalisers below fill them in; the VRAM estimator falls back on them
+# for a plan built without a config. AutoTrain's sequence length is derived (block_size), not a constant.
+DEFAULT_SEQUENCE_LEN = {"axolotl": 512, "llamafactory": 2048, "trl": 1024, "autotrain": 1024}
+DEFAULT_MICRO_BATCH = {"axolotl": 1, "llamafactory": 8, "trl": 8, "autotrain": 2}
+
 MODEL_KEYS = {"axolotl": "base_model", "llamafactory": "model_name_or_path", "trl": "model_name_or_path",
               "autotrain": "base_model"}
 
@@ -419,9 +425,9 @@ def normalise_axolotl(data: dict, config_path: str) -> Normalised:
     b.take_flag("use_rslora", ("peft_use_rslora",))
     b.take_flag("use_dora", ("peft_use_dora",))
 
-    b.take("sequence_len", ("sequence_len",), "int", default=512)
+    b.take("sequence_len", ("sequence_len",), "int", default=DEFAULT_SEQUENCE_LEN["axolotl"])
     b.take_flag("packing", ("sample_packing",))
-    micro = b.take("micro_batch_size", ("micro_batch_size",), "int", default=1)
+    micro = b.take("micro_batch_size", ("micro_batch_size",), "int", default=DEFAULT_MICRO_BATCH["axolotl"])
     accum = b.read(("gradient_accumulation_steps",), "int")
     total = b.read(("batch_size",), "int")
     if accum is not None:
@@ -661,14 +667,14 @@ def normalise_llamafactory(data: dict, config_path: str) -> Normalised:
     for f in ("use_rslora", "use_dora"):
         b.fields[f] = bool(b.fields.get(f))
 
-    b.take("sequence_len", ("cutoff_len",), "int", default=2048)
+    b.take("sequence_len", ("cutoff_len",), "int", default=DEFAULT_SEQUENCE_LEN["llamafactory"])
     pk = b.read(("packing",), "bool")
     if pk is None:
         b.fields["packing"] = b.fields.get("stage") == "pretrain"  # LF packs pre-training data by default
         b.out.assumed.append("packing")
     else:
         b.set("packing", pk, ("packing",))
-    b.take("micro_batch_size", ("per_device_train_batch_size",), "int", default=8)
+    b.take("micro_batch_size", ("per_device_train_batch_size",), "int", default=DEFAULT_MICRO_BATCH["llamafactory"])
     b.take("gradient_accumulation_steps", ("gradient_accumulation_steps",), "int", default=1)
     b.take("num_epochs", ("num_train_epochs",), "float", default=3.0)
     ms = b.read(("max_steps",), "int")
@@ -857,9 +863,9 @@ def normalise_trl(data: dict, config_path: str) -> Normalised:
         b.take("quant_type", ("bnb_4bit_quant_type",), "str", default="nf4")
         b.take("double_quant", ("use_bnb_nested_quant",), "bool", default=False)
     b.take("compute_dtype", ("dtype",), "str")
-    b.take("sequence_len", ("max_length",), "int", default=1024)
+    b.take("sequence_len", ("max_length",), "int", default=DEFAULT_SEQUENCE_LEN["trl"])
     b.take_flag("packing", ("packing",))
-    b.take("micro_batch_size", ("per_device_train_batch_size",), "int", default=8)
+    b.take("micro_batch_size", ("per_device_train_batch_size",), "int", default=DEFAULT_MICRO_BATCH["trl"])
     b.take("gradient_accumulation_steps", ("gradient_accumulation_steps",), "int", default=1)
     b.take("num_epochs", ("num_train_epochs",), "float", default=3.0)
     ms = b.read(("max_steps",), "int")
@@ -1005,7 +1011,7 @@ def normalise_autotrain(data: dict, config_path: str) -> Normalised:
     else:
         b.fields["sequence_len"] = min(mml or 2048, 1024)  # configure_block_size: tokenizer max, capped
         b.out.assumed.append("sequence_len")
-    b.take("micro_batch_size", P + ("batch_size",), "int", default=2)
+    b.take("micro_batch_size", P + ("batch_size",), "int", default=DEFAULT_MICRO_BATCH["autotrain"])
     b.take("gradient_accumulation_steps", P + ("gradient_accumulation",), "int", default=4)
     b.take("num_epochs", P + ("epochs",), "float", default=1.0)
     b.take("learning_rate", P + ("lr",), "float", default=3e-5)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from ..configs.dialects import DEFAULT_MICRO_BATCH, DEFAULT_SEQUENCE_LEN
 from ..models import ModelArch, count_params, linear_modules
 from ..models.params import ParamCounts
 from .gpus import GPU, GiB
@@ -34,8 +35,6 @@ TRANSIENT_BAND = (0.5, 1.0, 2.0)
 CONTEXT_BYTES = (0.3 * GiB, 0.5 * GiB, 1.0 * GiB)   # CUDA context + kernels, outside the allocator
 FRAGMENTATION = (0.03, 0.05, 0.12)                   # unreleasable fragmentation / allocated
 
-DEFAULT_SEQ = {"axolotl": 512, "trl": 1024, "llamafactory": 2048, "autotrain": 1024}
-DEFAULT_BATCH = {"axolotl": 1, "trl": 8, "llamafactory": 8, "autotrain": 2}
 # Dialects whose k-bit LoRA path leaves peft.prepare_model_for_kbit_training's fp32 upcast of every
 # non-quantised parameter in place. Axolotl calls it but then casts norms and embeddings back to
 # torch_dtype for (Q)LoRA outside FSDP (loaders/model.py, _configure_embedding_dtypes); TRL 1.x's
@@ -191,10 +190,10 @@ def _setup(plan: Any, arch: ModelArch, num_gpus: int | None, max_len: int | None
         a.append("precision not set: assumed bf16 weights and activations")
     weight_bytes = 4.0 if fp32_run else 2.0
     act_bytes = 4 if fp32_run else 2
-    batch = plan.micro_batch_size or DEFAULT_BATCH.get(plan.dialect, 1)
+    batch = plan.micro_batch_size or DEFAULT_MICRO_BATCH.get(plan.dialect, 1)
     if not plan.micro_batch_size:
         a.append(f"micro batch not set: {plan.dialect}'s default {batch}")
-    seq_cfg = plan.sequence_len or DEFAULT_SEQ.get(plan.dialect, 1024)
+    seq_cfg = plan.sequence_len or DEFAULT_SEQUENCE_LEN.get(plan.dialect, 1024)
     if not plan.sequence_len:
         a.append(f"sequence length not set: {plan.dialect}'s default {seq_cfg}")
     if plan.packing:
@@ -585,7 +584,7 @@ def _suggest(plan: Any, arch: ModelArch, gpu: GPU | None, est: Estimate, *, num_
     options: list[tuple[str, Any]] = []
     if not plan.gradient_checkpointing:
         options.append(("enable gradient checkpointing", plan.model_copy(update={"gradient_checkpointing": True})))
-    batch = plan.micro_batch_size or DEFAULT_BATCH.get(plan.dialect, 1)
+    batch = plan.micro_batch_size or DEFAULT_MICRO_BATCH.get(plan.dialect, 1)
     if batch > 1:
         half = max(1, batch // 2)
         ga = (plan.gradient_accumulation_steps or 1) * (batch // half)
