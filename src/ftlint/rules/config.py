@@ -423,6 +423,7 @@ class LearningRateOutOfRange(ConfigRule):
     name = "learning-rate-out-of-range"
     severity = Severity.WARNING
     default_options = {"ranges": LR_RANGES}
+    option_types = {"ranges": Rule.Option(dict[str, tuple[float, float]], keys=tuple(LR_RANGES))}
 
     def check_config(self, doc: "ConfigDocument", plan: "TrainingPlan", ctx: Context) -> Iterator[Finding]:
         if plan is None or plan.learning_rate is None or "learning_rate" in plan.assumed:
@@ -489,6 +490,7 @@ class LoraRankAlphaUnusual(ConfigRule):
     name = "lora-rank-alpha-unusual"
     severity = Severity.WARNING
     default_options = {"max_scale": 8.0, "min_scale": 0.25, "max_rank": 256}
+    option_types = {"max_scale": Rule.Option(float, min=0), "min_scale": Rule.Option(float, min=0), "max_rank": Rule.Option(int, min=1)}
 
     def check_config(self, doc: "ConfigDocument", plan: "TrainingPlan", ctx: Context) -> Iterator[Finding]:
         if plan is None or plan.method not in ("lora", "qlora"):
@@ -563,6 +565,7 @@ class TooFewTrainingSteps(ConfigRule):
     name = "too-few-training-steps"
     severity = Severity.WARNING
     default_options = {"min_steps": 10}
+    option_types = {"min_steps": Rule.Option(int, min=0)}
 
     def check_config(self, doc: "ConfigDocument", plan: "TrainingPlan", ctx: Context) -> Iterator[Finding]:
         if plan is None:
@@ -645,6 +648,7 @@ class FullFinetuneLargeModel(ConfigRule):
     name = "full-finetune-large-model"
     severity = Severity.WARNING
     default_options = {"min_params": 1_000_000_000, "max_examples": 50_000}
+    option_types = {"min_params": Rule.Option(int, min=0), "max_examples": Rule.Option(int, min=0)}
 
     def check_config(self, doc: "ConfigDocument", plan: "TrainingPlan", ctx: Context) -> Iterator[Finding]:
         if plan is None or plan.method != "full" or plan.stage not in ("sft", "dpo", "kto", "orpo"):

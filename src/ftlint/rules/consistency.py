@@ -390,6 +390,7 @@ class ResponseEchoesPrompt(Rule):
     severity = Severity.WARNING
     tags = ("consistency",)
     default_options = {"threshold": 0.9, "min_chars": 20}
+    option_types = {"threshold": Rule.Option(float, min=0, max=1), "min_chars": Rule.Option(int, min=0)}
 
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
         prev_user: Turn | None = None

@@ -258,6 +258,7 @@ class ExampleCount(Rule):
     scope = "dataset"
     tags = ("dataset",)
     default_options = {"min": 50, "max": 100}
+    option_types = {"min": Rule.Option(int, min=0), "max": Rule.Option(int, min=0)}
 
     def finish(self, facts: dict[str, list[Any]], ctx: Context) -> Iterator[Finding]:
         lo, hi = self.options["min"], self.options["max"]
@@ -688,6 +689,7 @@ class NearDuplicate(Rule):
     # 16 bands of 4 rows: pairs at similarity 0.7 become candidates with probability 0.99;
     # every candidate is then verified against the threshold.
     default_options = {"threshold": 0.7, "min_words": 8, "num_perm": 64, "bands": 16}
+    option_types = {"threshold": Rule.Option(float, min=0, max=1), "min_words": Rule.Option(int, min=0), "num_perm": Rule.Option(int, min=1), "bands": Rule.Option(int, min=1)}
 
     def collect(self, example: Example, ctx: Context) -> bytes | None:
         import numpy as np

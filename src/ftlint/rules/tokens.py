@@ -92,6 +92,7 @@ class SequenceTooLong(_TokenRule):
     name = "sequence-too-long"
     severity = Severity.WARNING
     default_options = {"sequence_len": None}
+    option_types = {"sequence_len": Rule.Option(int | None, min=1)}
 
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
         limit = sequence_len(ctx, self.options)
@@ -153,6 +154,7 @@ class ExceedsModelContext(_TokenRule):
     name = "exceeds-model-context"
     severity = Severity.WARNING
     default_options = {"context_length": None}
+    option_types = {"context_length": Rule.Option(int | None, min=1)}
 
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
         svc = service_for(ctx)
@@ -197,6 +199,7 @@ class TokenLengthOutlier(_TokenRule):
     severity = Severity.WARNING
     scope = "dataset"
     default_options = {"k": 3.0, "min_examples": 20}
+    option_types = {"k": Rule.Option(float, min=0), "min_examples": Rule.Option(int, min=0)}
 
     def collect(self, example: Example, ctx: Context) -> Any:
         c = counts_for(example, ctx)
@@ -255,6 +258,7 @@ class TinyAssistantShare(_TokenRule):
     name = "tiny-assistant-share"
     severity = Severity.NOTE
     default_options = {"min_share": 0.02, "min_tokens": 64}
+    option_types = {"min_share": Rule.Option(float, min=0, max=1), "min_tokens": Rule.Option(int, min=0)}
 
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
         c = counts_for(example, ctx)
@@ -572,6 +576,7 @@ class TokenStatistics(_TokenRule):
     severity = Severity.NOTE
     scope = "dataset"
     default_options = {"sequence_len": None, "round_to": 64}
+    option_types = {"sequence_len": Rule.Option(int | None, min=1), "round_to": Rule.Option(int, min=1)}
 
     def collect(self, example: Example, ctx: Context) -> Any:
         c = counts_for(example, ctx)

@@ -68,6 +68,8 @@ class VramFit(Rule):
     tags = ("vram", "config", "cost")
     precision = "medium"
     default_options = {"gpu": None, "gpu_memory": None, "gpus": None}
+    # gpu_memory: a size such as "24GiB", or a number of GiB
+    option_types = {"gpu": str | None, "gpu_memory": str | float | None, "gpus": Rule.Option(int | None, min=1)}
 
     def check_config(self, doc: Any, plan: Any, ctx: Context) -> Iterator[Finding]:
         from ..models import ModelNotFound
