@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from ftlint.registry import builtin_rules
+from ftlint.rule import Option
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
 
@@ -36,8 +37,12 @@ def render() -> str:
         lines += ["", f"## {code} {cls.name}", "",
                   f"Default severity: **{cls.severity.label}**. Scope: {cls.scope}. Tags: {', '.join(cls.tags) or '-'}."
                   + ("" if cls.enabled_by_default else " Opt-in."), ""]
-        if cls.default_options:
-            lines += ["Options: " + ", ".join(f"`{k}` = `{v!r}`" for k, v in cls.default_options.items()), ""]
+        specs = cls.option_specs()
+        if specs:  # the same types and defaults as `ftlint rule CODE`
+            lines += [f"Options (`[tool.ftlint.rules.{cls.name}]`):"]
+            lines += [f"- `{k}`: {spec.label()}, default `{Option.show(cls.default_options[k]) if k in cls.default_options else 'unset'}`"
+                      for k, spec in specs.items()]
+            lines.append("")
         body = cls.doc().split("\n", 1)
         lines.append(body[0])
         if len(body) > 1:

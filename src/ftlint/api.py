@@ -8,7 +8,7 @@ from typing import Any
 
 from .engine import Linter, Report
 from .findings import Severity, UsageError
-from .registry import Selection, all_rules
+from .registry import Selection, all_rules, check_settings
 from .rule import Rule
 from .settings import Settings, find_project_config, load_settings
 
@@ -30,6 +30,7 @@ def build_linter(config_file: str | None = None, overrides: dict[str, Any] | Non
     if config_file and not path.is_file():
         raise UsageError(f"{config_file}: project config not found")
     settings = load_settings(path)
+    from_file = settings.model_copy(deep=True)  # what the file says, before CLI overrides
     for key, value in (overrides or {}).items():
         if value in (None, [], ()):
             continue
@@ -37,6 +38,7 @@ def build_linter(config_file: str | None = None, overrides: dict[str, Any] | Non
             value = list(getattr(settings, key)) + list(value)
         setattr(settings, key, value)
     rules = available_rules(settings=settings)
+    check_settings(from_file, rules)  # unknown rules in the config name the file and the setting
     if settings.rulesets:  # a named ruleset switches its rules on (and `recommended`/`strict` built-ins)
         from .rulesets import selectors_for
 

@@ -217,8 +217,14 @@ def show_rule(code: str, rulesets: tuple[str, ...]) -> None:
     click.echo(f"# {cls.code} {cls.name}\n")
     click.echo(f"Default severity: {cls.severity.label}. Scope: {cls.scope}. Tags: {', '.join(cls.tags) or '-'}."
                f"{'' if cls.enabled_by_default else ' Opt-in (enable with --extend-select).'}")
-    if cls.default_options:
-        click.echo("Options: " + ", ".join(f"{k}={v!r}" for k, v in cls.default_options.items()))
+    specs = cls.option_specs()
+    if specs:
+        from .rule import Option
+
+        click.echo(f"Options (in [tool.ftlint.rules.{cls.code}] or [tool.ftlint.rules.{cls.name}]):")
+        for name, spec in specs.items():
+            default = Option.show(cls.default_options[name]) if name in cls.default_options else "unset"
+            click.echo(f"  {name}: {spec.label()}, default {default}")
     click.echo("")
     click.echo(cls.doc())
 

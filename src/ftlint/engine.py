@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Iterator
 from .findings import Finding, Location, Related, Severity, UsageError
 from .formats import REQUIRED_KEYS, Example, detect_format, normalise, type_name
 from .records import DATASET_SUFFIXES, Problem, Record, iter_jsonl_lines, jsonl_chunks, read_jsonl, reader_for
-from .registry import Selection
+from .registry import Selection, rule_options
 from .rule import Context, Rule, fingerprint, record_digest
 from .settings import Settings
 
@@ -150,16 +150,16 @@ class Linter:
         self.selection = selection
         self.services = services or {}
         self.debug = debug
+        # Checked once, for every rule the config names (enabled or not): a bad value is exit 2 now,
+        # not an internal error in the middle of a run.
+        self._user_options = rule_options(settings, selection.rules)
         self.rules = {c: cls(self._options(cls)) for c, cls in selection.rules.items() if c in selection.enabled}
         self.record_rules = [r for r in self.rules.values() if r.scope == "record"]
         self.dataset_rules = [r for r in self.rules.values() if r.scope == "dataset"]
         self.config_rules = [r for r in self.rules.values() if r.scope == "config"]
 
     def _options(self, cls: type[Rule]) -> dict[str, Any]:
-        opts: dict[str, Any] = {}
-        for key in (cls.name, cls.code):
-            opts.update(self.settings.rules.get(key, {}))
-        return opts
+        return dict(self._user_options.get(cls.code, {}))
 
     # ------------------------------------------------------------------------------------
     def lint(self, paths: Iterable[str], scanner: "Scanner | None" = None) -> Report:

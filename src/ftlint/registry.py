@@ -12,10 +12,13 @@ import importlib
 import logging
 import pkgutil
 from importlib import metadata
-from typing import Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from .findings import Severity, UsageError
 from .rule import CODE_PATTERN, Rule
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "ftlint.rules"
@@ -68,6 +71,10 @@ def plugin_rules() -> dict[str, type[Rule]]:
 def _add(found: dict[str, type[Rule]], cls: type[Rule]) -> None:
     if not CODE_PATTERN.match(cls.code):
         raise UsageError(f"rule {cls.__name__}: code {cls.code!r} must be 2-4 capitals and 3 digits")
+    try:
+        cls.option_specs()  # an option the rule cannot type is the rule author's mistake: say so now
+    except TypeError as exc:
+        raise UsageError(f"rule {cls.code}: {exc}") from None
     if cls.code in found:
         raise UsageError(f"rule code {cls.code} is defined twice ({found[cls.code].__name__}, {cls.__name__})")
     found[cls.code] = cls
@@ -88,6 +95,58 @@ def matches(cls: type[Rule], selector: str) -> bool:
     return s.upper() == "ALL" or cls.code.startswith(s.upper()) or cls.name == s.lower()
 
 
+def known_selector(rules: dict[str, type[Rule]], selector: str) -> bool:
+    """Whether `selector` picks at least one rule (an empty one would pick every rule by prefix)."""
+    return bool(selector.strip()) and any(matches(cls, selector) for cls in rules.values())
+
+
+def unknown_selector(selector: str) -> str:
+    return f"unknown rule selector {selector!r} (see `ftlint rules`)"
+
+
+def check_settings(settings: "Settings", rules: dict[str, type[Rule]]) -> None:
+    """Every rule the project config names exists, so a typo fails (exit 2, naming the file and
+    the setting) instead of being ignored. Run on the file's own settings: CLI selectors are
+    checked by Selection with the CLI's wording."""
+    from .settings import setting_error
+
+    for field, alias in (("select", "select"), ("extend_select", "extend-select"), ("ignore", "ignore")):
+        for sel in getattr(settings, field):
+            if not known_selector(rules, sel):
+                raise setting_error(settings, alias, unknown_selector(sel))
+    for sel in settings.severity:
+        if not known_selector(rules, sel):
+            raise setting_error(settings, f"severity.{sel}", unknown_selector(sel))
+    for pattern, selectors in settings.per_file_ignores.items():
+        for sel in selectors:
+            if not known_selector(rules, sel):
+                raise setting_error(settings, f'per-file-ignores."{pattern}"', unknown_selector(sel))
+    rule_options(settings, rules)
+
+
+def rule_options(settings: "Settings", rules: dict[str, type[Rule]]) -> dict[str, dict[str, Any]]:
+    """The project config's options for each rule (by code; a rule's name, then its code), each
+    checked against the rule's declared option types."""
+    from .settings import setting_error
+
+    by_key = {key: cls for cls in rules.values() for key in (cls.code, cls.name)}
+    out: dict[str, dict[str, Any]] = {}
+    for key, options in settings.rules.items():
+        cls = by_key.get(key)
+        if cls is None:
+            hint = by_key.get(key.upper()) or by_key.get(key.lower())
+            raise setting_error(settings, f"rules.{key}", f"unknown rule; did you mean `{hint.code}`?" if hint
+                                else "unknown rule (see `ftlint rules`); options take a full rule code or name")
+        problem = cls.options_problem(options)
+        if problem:
+            raise setting_error(settings, f"rules.{key}.{problem[0]}", problem[1])
+    for code, cls in rules.items():
+        for key in (cls.name, cls.code):  # the code wins over the name
+            if key in settings.rules:
+                out.setdefault(code, {}).update(settings.rules[key])
+    return out
+
+
 class Selection:
     """Which rules run, on which files, at which severity."""
 
@@ -96,9 +155,10 @@ class Selection:
                  per_file_ignores: dict[str, list[str]] | None = None,
                  severity: dict[str, str] | None = None) -> None:
         self.rules = rules
-        for sel in (select or []) + (ignore or []) + (extend_select or []):
-            if not any(matches(cls, sel) for cls in rules.values()):
-                raise UsageError(f"unknown rule selector {sel!r} (see `ftlint rules`)")
+        for sel in [*(select or []), *(ignore or []), *(extend_select or []), *(severity or {}),
+                    *(s for sels in (per_file_ignores or {}).values() for s in sels)]:
+            if not known_selector(rules, sel):
+                raise UsageError(unknown_selector(sel))
         if select:
             chosen = {c for c, cls in rules.items() if any(matches(cls, s) for s in select)}
         else:

@@ -81,6 +81,21 @@ class Option:
             extra.append("keys: " + ", ".join(self.keys))
         return _type_label(self.type) + (f" ({'; '.join(extra)})" if extra else "")
 
+    @staticmethod
+    def show(value: Any) -> str:
+        """A default as the user would write it (TOML spelling; None: unset)."""
+        if value is None:
+            return "unset"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{k} = {Option.show(v)}" for k, v in value.items()) + "}"
+        if isinstance(value, (list, tuple)):
+            return "[" + ", ".join(Option.show(v) for v in value) + "]"
+        if isinstance(value, str):
+            return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return repr(value)
+
     def problem(self, value: Any) -> tuple[str, str] | None:
         """(sub-path, message) when `value` does not fit, else None."""
         problem = _type_problem(self.type, value, "")
@@ -159,7 +174,8 @@ def _type_label(tp: Any) -> str:
 def _expected(tp: Any) -> str:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in _UNIONS:
-        return " or ".join(_expected(a) for a in args)
+        words = [_expected(a) for a in args]
+        return ", ".join(words[:-1]) + " or " + words[-1]
     if origin is tuple:
         return f"a list of {len(args)} " + ("numbers" if set(args) <= {float, int} else "items")
     if origin is list or tp is list:

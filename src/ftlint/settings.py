@@ -68,6 +68,11 @@ class Settings(BaseModel):
         return value
 
 
+def setting_error(settings: Settings, where: str, message: str) -> UsageError:
+    """A bad value in the project config: "FILE: setting `where`: message" (exit 2)."""
+    return UsageError(f"{settings.source or 'project config'}: setting `{where}`: {message}")
+
+
 def find_project_config(start: Path | None = None) -> Path | None:
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
