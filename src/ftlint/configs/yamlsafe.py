@@ -50,6 +50,10 @@ class YamlDocument:
     spans: dict[tuple, tuple[Span, Span]] = field(default_factory=dict)
     # key paths that appear more than once in the same mapping: path -> spans of every copy
     duplicates: dict[tuple, list[Span]] = field(default_factory=dict)
+    # scalar values' quoting style (None plain, "'", '"', "|", ">"): columns inside a value
+    # map to the file only for plain and quoted scalars
+    styles: dict[tuple, str | None] = field(default_factory=dict)
+    root: Span | None = None  # the document's top node
 
     def span(self, path: tuple, value: bool = False) -> Span | None:
         """The span of the deepest existing prefix of `path` (key, or value when `value`)."""
@@ -131,7 +135,9 @@ def _index(root: yaml.Node, doc: YamlDocument) -> None:
         visited += 1
         if visited > MAX_EXPANDED_NODES:
             return
-        if isinstance(node, yaml.MappingNode):
+        if isinstance(node, yaml.ScalarNode):
+            doc.styles[path] = node.style
+        elif isinstance(node, yaml.MappingNode):
             seen: dict[Any, Span] = {}
             for key_node, value_node in node.value:
                 key = _key_of(key_node)
@@ -181,7 +187,7 @@ def load_yaml_text(text: str) -> YamlDocument:
             raise YamlProblem(f"invalid YAML: {str(exc).splitlines()[0]}") from None
         except RecursionError:
             raise YamlProblem("YAML is nested too deeply to read") from None
-        doc = YamlDocument(data)
+        doc = YamlDocument(data, root=_span(root))
         _index(root, doc)
         return doc
     finally:

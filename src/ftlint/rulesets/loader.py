@@ -18,9 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..configs.yamlsafe import YamlProblem, check_expansion
+from ..configs.yamlsafe import YamlProblem, load_yaml_text
 from ..findings import Severity, UsageError
 from ..jsonschemas import import_jsonschema
 from .functions import available_functions, get_function
@@ -110,54 +108,29 @@ class Marks:
 
 
 def load_yaml(text: str, display: str) -> tuple[Any, Marks]:
-    marks = Marks(display)
+    """The ruleset's data and where each of its keys and values is, read by the same guarded
+    loader as every other YAML file (`configs.yamlsafe`): safe tags only, no alias bombs."""
     try:
-        loader = yaml.SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-            if node is None:
-                raise RulesetError(display, 1, 1, "the file is empty; expected a ruleset mapping "
-                                   "with `name`, `prefix` and `rules`")
-            try:  # before any walk: an alias bomb would make `_walk` run for hours
-                check_expansion(node)
-            except YamlProblem as exc:
-                raise RulesetError(display, exc.line, exc.column, exc.message) from None
-            _walk(node, (), marks)
-            data = loader.construct_document(node)
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise RulesetError(display, line, col, f"invalid YAML: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise RulesetError(display, 1, 1, f"invalid YAML: {exc}") from None
-    except RecursionError:
-        raise RulesetError(display, 1, 1, "YAML is nested too deeply to read") from None
-    return data, marks
-
-
-def _walk(node: yaml.Node, path: tuple, marks: Marks) -> None:
-    marks.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.ScalarNode):
-        marks.styles[path] = node.style
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, yaml.Node] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-            if key == "<<":
-                continue
-            if key in seen:
-                first = seen[key].start_mark.line + 1
-                raise RulesetError(marks.display, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                                   f"duplicate key {key!r} (first defined on line {first}); YAML "
-                                   "keeps only the last one")
-            seen[key] = key_node
-            marks.key_positions[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            _walk(value_node, path + (key,), marks)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _walk(item, path + (i,), marks)
+        doc = load_yaml_text(text)
+    except YamlProblem as exc:
+        raise RulesetError(display, exc.line, exc.column, exc.message) from None
+    if doc.data is None:
+        raise RulesetError(display, 1, 1, "the file is empty; expected a ruleset mapping "
+                           "with `name`, `prefix` and `rules`")
+    if doc.duplicates:
+        # YAML keeps the last copy silently: a curator's second `then` would replace the first
+        path, spans = min(doc.duplicates.items(), key=lambda item: (item[1][1].line, item[1][1].column))
+        raise RulesetError(display, spans[1].line, spans[1].column,
+                           f"duplicate key {path[-1]!r} (first defined on line {spans[0].line}); YAML "
+                           "keeps only the last one")
+    marks = Marks(display)
+    marks.positions[()] = (doc.root.line, doc.root.column) if doc.root else (1, 1)
+    for path, (key, value) in doc.spans.items():
+        marks.positions[path] = (value.line, value.column)
+        if isinstance(path[-1], str):
+            marks.key_positions[path] = (key.line, key.column)
+    marks.styles = doc.styles
+    return doc.data, marks
 
 
 # --------------------------------------------------------------------------------------------
