@@ -559,18 +559,21 @@ def _shingle_hashes_batch(buf: Any, starts: Any, ends: Any) -> Any:
     return _mix_3grams(_word_values_batch(buf, starts, ends))
 
 
-def _keep_word_bytes(head: Any, remaining: Any) -> Any:
-    """Head words (8 bytes read at a word's offset, in place) with the bytes past the word's end
-    zeroed: shifted out at the top and back (`remaining` >= 1 bytes of the word from there, at
-    most 8 of them in this head word, so the shift is 0 to 56)."""
+@functools.cache
+def _head_masks() -> Any:
+    """masks[i]: the low i bytes of a word set (i = 0..8)."""
     import numpy as np
 
-    shift = np.minimum(remaining, 8)
-    shift *= -8
-    shift += 64
-    shift = shift.view(np.uint64)
-    head <<= shift
-    head >>= shift
+    return np.array([(1 << 8 * i) - 1 for i in range(9)], dtype=np.uint64)
+
+
+def _keep_word_bytes(head: Any, remaining: Any) -> Any:
+    """Head words (8 bytes read at a word's offset, in place) with the bytes past the word's end
+    zeroed (`remaining` >= 1 bytes of the word from there, at most 8 of them in this head word):
+    one lookup of the mask of min(remaining, 8) bytes (`take` clips the index), one AND."""
+    import numpy as np
+
+    head &= np.take(_head_masks(), remaining, mode="clip")
     return head
 
 
@@ -742,10 +745,15 @@ class NearDuplicate(Rule):
         counts = np.where(keep, np.maximum(words - 2, 0), 0)
         offsets = np.zeros(len(examples) + 1, dtype=np.uint64)
         np.cumsum(counts, out=offsets[1:])
-        total = int(offsets[-1])
-        # the 3-grams of kept example k start at its first word and stop two words before its end
-        index = np.repeat(first_word[:-1] - offsets[:-1].astype(np.int64), counts) + np.arange(total)
-        rows = _minhash_rows(shingles[index], offsets, int(self.options["num_perm"]))
+        # The 3-grams of kept example k start at its first word and stop two words before its
+        # end: a mask over word positions (every word of a kept example, less its last two)
+        # picks them, cheaper than an index per 3-gram. No picked position is among the last
+        # two words of the batch, which have no 3-gram.
+        picked = np.repeat(keep, words)
+        end, kept_words = first_word[1:][keep], words[keep]
+        picked[end[kept_words >= 1] - 1] = False
+        picked[end[kept_words >= 2] - 2] = False
+        rows = _minhash_rows(shingles[picked[:len(shingles)]], offsets, int(self.options["num_perm"]))
         signatures = rows.astype("<u2").tobytes()
         width = 2 * rows.shape[1]
         kept = np.flatnonzero(keep)
