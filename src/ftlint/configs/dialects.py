@@ -583,6 +583,16 @@ def _axolotl_dataset(b: Builder, entry: Any, key_path: tuple, split: str) -> lis
     return got
 
 
+def _take_trainer_steps(b: Builder, dialect: str) -> None:
+    """The batch and step keys of HF TrainingArguments, which LLaMA-Factory and TRL configs share."""
+    b.take("micro_batch_size", ("per_device_train_batch_size",), "int", default=DEFAULT_MICRO_BATCH[dialect])
+    b.take("gradient_accumulation_steps", ("gradient_accumulation_steps",), "int", default=1)
+    b.take("num_epochs", ("num_train_epochs",), "float", default=3.0)
+    ms = b.read(("max_steps",), "int")
+    if ms is not None and ms > 0:
+        b.set("max_steps", ms, ("max_steps",))
+
+
 # ---------------------------------------------------------------------------------------------
 # LLaMA-Factory
 
@@ -674,12 +684,7 @@ def normalise_llamafactory(data: dict, config_path: str) -> Normalised:
         b.out.assumed.append("packing")
     else:
         b.set("packing", pk, ("packing",))
-    b.take("micro_batch_size", ("per_device_train_batch_size",), "int", default=DEFAULT_MICRO_BATCH["llamafactory"])
-    b.take("gradient_accumulation_steps", ("gradient_accumulation_steps",), "int", default=1)
-    b.take("num_epochs", ("num_train_epochs",), "float", default=3.0)
-    ms = b.read(("max_steps",), "int")
-    if ms is not None and ms > 0:
-        b.set("max_steps", ms, ("max_steps",))
+    _take_trainer_steps(b, "llamafactory")
     b.take("learning_rate", ("learning_rate",), "float", default=5e-5)
     b.take("lr_scheduler", ("lr_scheduler_type",), "str", default="linear")
     b.take("warmup_steps", ("warmup_steps",), "int")
@@ -865,12 +870,7 @@ def normalise_trl(data: dict, config_path: str) -> Normalised:
     b.take("compute_dtype", ("dtype",), "str")
     b.take("sequence_len", ("max_length",), "int", default=DEFAULT_SEQUENCE_LEN["trl"])
     b.take_flag("packing", ("packing",))
-    b.take("micro_batch_size", ("per_device_train_batch_size",), "int", default=DEFAULT_MICRO_BATCH["trl"])
-    b.take("gradient_accumulation_steps", ("gradient_accumulation_steps",), "int", default=1)
-    b.take("num_epochs", ("num_train_epochs",), "float", default=3.0)
-    ms = b.read(("max_steps",), "int")
-    if ms is not None and ms > 0:
-        b.set("max_steps", ms, ("max_steps",))
+    _take_trainer_steps(b, "trl")
     b.take("learning_rate", ("learning_rate",), "float",
            default=1e-6 if b.fields.get("stage") == "dpo" else 2e-5)
     b.take("lr_scheduler", ("lr_scheduler_type",), "str", default="linear")
