@@ -104,6 +104,10 @@ def test_bad_rule_options(tmp_path: Path, line: str, message: str) -> None:
     ("FTV001", "gpu_memory = [24]", "expected a string, a number or null, got [24]"),
     ("FTJ006", 'check-formats = "yes"', "`rules.FTJ006.check-formats`: expected true or false, got 'yes'"),
     ("FTP001", "x = 1", "`rules.FTP001.x`: unknown option of FTP001 (invalid-json); this rule has no options"),
+    # options that are each valid but contradict each other (Rule.options_conflict)
+    ("FTG005", "min_scale = 10", "`rules.FTG005.min_scale`: min_scale 10 is above max_scale 8"),
+    ("FTG004", "ranges = {adapter = [1e-3, 1e-6]}",
+     "`rules.FTG004.ranges.adapter`: the low end 0.001 is above the high end 1e-06"),
 ])
 def test_typed_options_of_other_rules(tmp_path: Path, rule: str, body: str, message: str) -> None:
     # FTG004/FTV001/FTT001 are not even enabled for a JSONL dataset: their options are checked anyway

@@ -292,6 +292,12 @@ class Rule:
             problem = spec.problem(value)
             if problem:
                 return f"{name}{problem[0]}", problem[1]
+        return cls.options_conflict({**cls.default_options, **options})
+
+    @classmethod
+    def options_conflict(cls, options: dict[str, Any]) -> tuple[str, str] | None:
+        """A problem between options that are each valid alone (a minimum above its maximum), as
+        (option, message), or None. `options` are the merged options; override where they interact."""
         return None
 
     # --- construction ------------------------------------------------------------------

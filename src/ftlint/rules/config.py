@@ -425,6 +425,13 @@ class LearningRateOutOfRange(ConfigRule):
     default_options = {"ranges": LR_RANGES}
     option_types = {"ranges": Rule.Option(dict[str, tuple[float, float]], keys=tuple(LR_RANGES))}
 
+    @classmethod
+    def options_conflict(cls, options: dict[str, Any]) -> tuple[str, str] | None:
+        for group, (low, high) in (options.get("ranges") or {}).items():
+            if low > high:
+                return f"ranges.{group}", f"the low end {low:g} is above the high end {high:g}"
+        return None
+
     def check_config(self, doc: "ConfigDocument", plan: "TrainingPlan", ctx: Context) -> Iterator[Finding]:
         if plan is None or plan.learning_rate is None or "learning_rate" in plan.assumed:
             return
@@ -491,6 +498,12 @@ class LoraRankAlphaUnusual(ConfigRule):
     severity = Severity.WARNING
     default_options = {"max_scale": 8.0, "min_scale": 0.25, "max_rank": 256}
     option_types = {"max_scale": Rule.Option(float, min=0), "min_scale": Rule.Option(float, min=0), "max_rank": Rule.Option(int, min=1)}
+
+    @classmethod
+    def options_conflict(cls, options: dict[str, Any]) -> tuple[str, str] | None:
+        if options["min_scale"] > options["max_scale"]:
+            return "min_scale", f"min_scale {options['min_scale']:g} is above max_scale {options['max_scale']:g}"
+        return None
 
     def check_config(self, doc: "ConfigDocument", plan: "TrainingPlan", ctx: Context) -> Iterator[Finding]:
         if plan is None or plan.method not in ("lora", "qlora"):
