@@ -329,3 +329,48 @@ def test_word_values_in_numpy_equal_the_reference_at_every_length() -> None:
     starts = np.cumsum([1] + [len(w) + 1 for w in words[:-1]]).astype(np.int64)
     ends = starts + np.array([len(w) for w in words], dtype=np.int64)
     assert dataset._word_values_batch(buf, starts, ends).tolist() == [dataset._word_value(w) for w in words]
+
+
+def _short_rows() -> list[dict]:
+    """Examples of 0, 1, 2, 3 and more near-duplicate words side by side (punctuation-only turns,
+    wide spaces, words over 32 bytes, preference `rejected` turns), so that an example's 3-gram
+    range that spills one word into its neighbour's shows up in the neighbour's signature."""
+    texts = ["", "...", "one", "one two", "one, two! three", "α\u3000β γ δ", "x" * 40 + " " + "y" * 33 + " z",
+             "four words right here", "!?", "a b c d e f g h i j", "\u00a0\u2003", "long" * 20]
+    rows: list[dict] = []
+    for i, a in enumerate(texts):
+        for b in texts[i % 3::3]:
+            rows.append({"instruction": a, "output": b})
+        rows.append({"prompt": [{"role": "user", "content": a}], "chosen": [{"role": "assistant", "content": "ok"}],
+                     "rejected": [{"role": "assistant", "content": a + " rejected words here"}]})
+    rows.append({"messages": [{"role": "user", "content": "..."}, {"role": "assistant", "content": "!"}]})
+    return rows
+
+
+@pytest.mark.parametrize("min_words", [0, 1, 2, 3, 4])
+def test_batch_equals_reference_for_examples_of_few_words(min_words: int) -> None:
+    rows = _short_rows()
+    _assert_batch_equals_reference(lambda: _examples_from_data(rows), (1, 2, 5, 1024), {"min_words": min_words})
+
+
+@pytest.mark.parametrize("roles", [["my-role", "assistant"], ["two words", "assistant"], ["user", "tool.call"]])
+def test_batch_equals_reference_for_few_words_and_odd_roles(roles: list[str]) -> None:
+    def make() -> list[Example]:
+        out = _examples_with_roles(roles)
+        for k, ex in enumerate(out):  # turns of 0, 1, 2 and 3 words
+            for turn in ex.turns:
+                turn.content = " ".join(["w"] * (k % 4)) + ("!" if k % 2 else "")
+        return out
+
+    for min_words in (0, 1, 3):
+        _assert_batch_equals_reference(make, (1, 3, 64), {"min_words": min_words})
+
+
+def test_word_head_masks_keep_exactly_the_word_bytes() -> None:
+    """`_keep_word_bytes` against Python's own masking, for every remaining length 1..40."""
+    import numpy as np
+
+    heads = np.array([0xFFEEDDCCBBAA9988] * 40, dtype=np.uint64)
+    remaining = np.arange(1, 41, dtype=np.int64)
+    got = dataset._keep_word_bytes(heads.copy(), remaining).tolist()
+    assert got == [0xFFEEDDCCBBAA9988 & ((1 << 8 * min(r, 8)) - 1) for r in range(1, 41)]
