@@ -64,6 +64,8 @@ def test_whitespace_table_is_what_str_split_splits_on() -> None:
     spaces = {chr(c) for c in range(0x110000) if chr(c).isspace()}
     ours = {chr(b) for b in dataset._SPACE_BYTES} | set(dataset._MULTIBYTE_SPACES)
     assert ours == spaces
+    # the batch digests look for wide spaces only at UTF-8 leads in this range
+    assert all(dataset._LEAD_LO <= ord(ch.encode()[:1]) <= dataset._LEAD_HI for ch in dataset._MULTIBYTE_SPACES)
 
 
 HOSTILE_TEXTS = [
