@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from difflib import SequenceMatcher
+from bisect import bisect_right
 from itertools import chain, compress, repeat
 from operator import is_not
 from typing import Iterable, Iterator
@@ -692,25 +693,39 @@ class UnfilledPlaceholder(Rule):
 
     def check_batch(self, examples: list[Example], ctx: Context) -> list[Finding]:
         """`check`'s substring prefilter, evaluated on the batch projection: only turns holding
-        `{`, `[` or `<` (memchr scans) can pass it."""
+        `{`, `[` or `<` (memchr scans) can pass it; `{{` and `${` are looked for from a turn's
+        first `{` on, the keywords in the turn's span of the projection (nothing is copied)."""
         if not examples:
             return []
         view = batch_view(examples)
         chosen: set[int] = set()
+        special = view.special
         for _, group in view.groups():
-            braces = set(group.hits(b"{"))
-            brackets = set(group.hits(b"[")) | set(group.hits(b"<"))
-            if not (braces or brackets):
-                continue
-            special = view.special
-            for k in braces | brackets:
-                seg = group.segment(k)
-                if (group.flat[k] in special
-                        or k in braces and (b"{{" in seg or b"${" in seg)
-                        or k in brackets and (b"your" in seg or b"insert" in seg or b"placeholder" in seg
-                                              or b"todo" in seg or b"fill in" in seg)):
-                    chosen.add(view.owner(group.flat[k]))
-        return _check_some(self, examples, sorted(chosen), ctx)
+            proj, starts, flat = group.proj, group.starts, group.flat
+            find = proj.find
+            i = find(b"{")
+            while i >= 0:
+                k = bisect_right(starts, i) - 1
+                end = starts[k + 1]
+                # every `${` of the turn starts at or after the byte before its first `{`
+                if find(b"{{", i, end) >= 0 or find(b"${", max(i - 1, starts[k]), end) >= 0 or flat[k] in special:
+                    chosen.add(flat[k])
+                i = find(b"{", end)
+            seen: set[int] = set()
+            for opener in (b"[", b"<"):
+                i = find(opener)
+                while i >= 0:
+                    k = bisect_right(starts, i) - 1
+                    start, end = starts[k], starts[k + 1]
+                    turn = flat[k]
+                    if turn not in chosen and turn not in seen:
+                        seen.add(turn)
+                        if (find(b"your", start, end) >= 0 or find(b"insert", start, end) >= 0
+                                or find(b"todo", start, end) >= 0 or find(b"fill in", start, end) >= 0
+                                or find(b"placeholder", start, end) >= 0 or turn in special):
+                            chosen.add(turn)
+                    i = find(opener, end)
+        return _check_some(self, examples, view.owners(chosen), ctx)
 
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
         for turn in example.all_turns():
@@ -879,6 +894,12 @@ _REFUSAL_SOURCE = (
 # One literal of each alternative above ("as an ai" and "an ai" share one).
 _REFUSAL_NEEDLES = (b"an ai", b"language model", b"sorry", b" request", b"knowledge cutoff")
 _REFUSAL = re.compile(_REFUSAL_SOURCE)
+# The batch's second test, on the projection of an answer: the pattern less its leading `\b`s.
+# It matches wherever `_REFUSAL` matches the lower-case text (outside U+0130 and U+212A): each
+# match consumes only ASCII literals, which the projection keeps in place, and the remaining
+# `\b`s each stand next to an ASCII letter, where a bytes pattern (ASCII word characters) sees
+# a boundary wherever the str pattern (Unicode word characters) does.
+_REFUSAL_PREFILTER = re.compile(_REFUSAL_SOURCE.replace(r"|\b", "|").removeprefix(r"\b").encode())
 _REFUSAL_ANY_CASE = re.compile(_REFUSAL_SOURCE, re.I)
 
 
@@ -916,18 +937,27 @@ class RefusalBoilerplate(Rule):
 
     def check_batch(self, examples: list[Example], ctx: Context) -> list[Finding]:
         """Every alternative of the pattern contains one of `_REFUSAL_NEEDLES`; they are searched
-        in the projection of the answers (which equals their lower-case text on ASCII)."""
+        in the projection of the answers (which equals their lower-case text on ASCII), and the
+        answers holding one are searched with `_REFUSAL_PREFILTER`."""
         if not examples:
             return []
         view = batch_view(examples)
         turns: set[int] = set()
+        special = view.special
+        search = _REFUSAL_PREFILTER.search
         for answer, group in view.groups():
             if answer:
+                hit: set[int] = set()
                 for needle in _REFUSAL_NEEDLES:
-                    turns.update(map(group.flat.__getitem__, group.hits(needle)))
-                if view.special:
-                    answers = set(group.flat)
-                    turns.update(t for t in view.special if t in answers)
+                    hit.update(group.hits(needle))
+                proj, starts, flat = group.proj, group.starts, group.flat
+                for k in hit:
+                    # a slice, so that the pattern sees the turn's own ends
+                    if search(proj[starts[k]:starts[k + 1]]):
+                        turns.add(flat[k])
+                if special:
+                    answers = set(flat)
+                    turns.update(t for t in special if t in answers)
         return _check_some(self, examples, view.owners(turns), ctx)
 
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
