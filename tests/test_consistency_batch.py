@@ -343,3 +343,36 @@ def test_unicode_facts() -> None:
 def test_turn_text_fast_path() -> None:
     turn = Turn("user", "user", "Hello", "/p", "/r")
     assert turn.text == "Hello"
+
+
+# --- the edges of the prefilters' shortcuts ------------------------------------------------------
+# Each text is flagged by `check`; it sits between answers that end and start with a letter, so
+# in the batch projection (turns joined without separators) it abuts word characters.
+EDGES = [
+    ("FTC009", "${name} costs {x}"),                 # `${` one byte before the turn's first `{`
+    ("FTC009", "{a} and {b}, then {{name}}"),        # `{{` after single braces
+    ("FTC009", "{x}${user}"),                        # `${` right after a brace
+    ("FTC009", "insert here: [ınsert name]"),        # the keyword only before the bracket (dotless ı matches it)
+    ("FTC009", "see <PLACEHOLDER>"),                 # `<` and the keyword at the turn's end
+    ("FTC009", "[TODO: fill in]"),                   # bracket first, keyword inside
+    ("FTC012", "As an AI language model, I cannot help."),  # at the start of an answer
+    ("FTC012", "Sadly that is past my knowledge cutoff"),    # at the end of an answer
+    ("FTC012", "—as an AI model—"),                  # non-ASCII non-word neighbours of the boundaries
+    ("FTC012", "I'm sorry, but I can't help"),
+    ("FTC012", "I cannot fulfil this request"),
+]
+
+
+@pytest.mark.parametrize("code,text", EDGES)
+def test_prefilter_edges(code: str, text: str) -> None:
+    cls = next(c for c in RULES if c.code == code)
+    examples = [_pair_record("Tell me more", "It ends in x"), _pair_record(text, text),
+                _pair_record("And then", "xyz starts it"), _pair_record(text, "plain answer" + text)]
+    rule = cls({})
+    ctx = Context(options=rule.options)
+    want = [key(f) for e in examples for f in rule.check(e, ctx)]
+    assert want  # the plant is a finding
+    for size in (1, 2, 3, 4):
+        got = [key(f) for start in range(0, len(examples), size)
+               for f in rule.check_batch(examples[start:start + size], ctx)]
+        assert got == want, size

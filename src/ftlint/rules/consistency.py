@@ -50,6 +50,8 @@ class _SignatureRule(Rule):
             return []
         out: list[Finding] = []
         for i in compress(range(len(examples)), map(is_not, verdicts, repeat(True))):
+            if clean.get(sigs[i]) is True:  # found clean earlier in this batch
+                continue
             found = list(self.check(examples[i], ctx))
             if len(clean) >= _MEMO_MAX:
                 clean.clear()
