@@ -106,6 +106,8 @@ def test_bad_rule_options(tmp_path: Path, line: str, message: str) -> None:
     ("FTP001", "x = 1", "`rules.FTP001.x`: unknown option of FTP001 (invalid-json); this rule has no options"),
     # options that are each valid but contradict each other (Rule.options_conflict)
     ("FTG005", "min_scale = 10", "`rules.FTG005.min_scale`: min_scale 10 is above max_scale 8"),
+    ("FTD001", "min = 500", "`rules.FTD001.min`: min 500 is above max 100"),
+    ("near-duplicate", "bands = 65", "`rules.near-duplicate.bands`: bands 65 is above num_perm 64"),
     ("FTG004", "ranges = {adapter = [1e-3, 1e-6]}",
      "`rules.FTG004.ranges.adapter`: the low end 0.001 is above the high end 1e-06"),
 ])

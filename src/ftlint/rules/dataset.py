@@ -262,6 +262,12 @@ class ExampleCount(Rule):
     default_options = {"min": 50, "max": 100}
     option_types = {"min": Rule.Option(int, min=0), "max": Rule.Option(int, min=0)}
 
+    @classmethod
+    def options_conflict(cls, options: dict[str, Any]) -> tuple[str, str] | None:
+        if options["min"] > options["max"]:
+            return "min", f"min {options['min']} is above max {options['max']}"
+        return None
+
     def finish(self, facts: dict[str, list[Any]], ctx: Context) -> Iterator[Finding]:
         lo, hi = self.options["min"], self.options["max"]
         for path, n in ctx.record_counts.items():
@@ -695,6 +701,12 @@ class NearDuplicate(Rule):
     # every candidate is then verified against the threshold.
     default_options = {"threshold": 0.7, "min_words": 8, "num_perm": 64, "bands": 16}
     option_types = {"threshold": Rule.Option(float, min=0, max=1), "min_words": Rule.Option(int, min=0), "num_perm": Rule.Option(int, min=1), "bands": Rule.Option(int, min=1)}
+
+    @classmethod
+    def options_conflict(cls, options: dict[str, Any]) -> tuple[str, str] | None:
+        if options["bands"] > options["num_perm"]:  # a band needs at least one signature row
+            return "bands", f"bands {options['bands']} is above num_perm {options['num_perm']}"
+        return None
 
     def collect(self, example: Example, ctx: Context) -> bytes | None:
         import numpy as np
