@@ -1,18 +1,20 @@
 """Streaming dataset readers.
 
 Each reader yields `Record`s (one training example with its source position) or `Problem`s
-(a parse-level defect at a position). JSONL is streamed line by line; JSON arrays are read
-whole and split with the C scanner; CSV streams; Parquet streams record batches (pyarrow).
+(a parse-level defect at a position). JSONL is streamed line by line; JSON arrays are decoded a
+window at a time and split with the C scanner; CSV streams; Parquet streams record batches (pyarrow).
 Positions are only turned into line/column when a finding is reported (`Record.locate`).
 """
 
 from __future__ import annotations
 
 import bisect
+import codecs
 import csv
 import json
 import os
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any, Iterator
 
 import orjson
@@ -27,20 +29,24 @@ _NOT_READ = "; the rest of the file was not read"
 
 
 class _LineIndex:
-    """Offsets of line starts in a whole-file text, for offset -> (line, column)."""
+    """Offsets of line starts in a text, for offset -> (line, column). The text is a whole file,
+    or a window of one that starts on line `first_line`, `first_col` characters into that line.
+    Built on first use (only a finding needs a position inside a record)."""
 
-    def __init__(self, text: str) -> None:
-        starts = [0]
-        find = text.find
-        pos = find("\n")
-        while pos != -1:
-            starts.append(pos + 1)
-            pos = find("\n", pos + 1)
-        self.starts = starts
+    __slots__ = ("text", "first_line", "first_col", "_starts")
+
+    def __init__(self, text: str, first_line: int = 1, first_col: int = 0) -> None:
+        self.text = text
+        self.first_line = first_line
+        self.first_col = first_col
+        self._starts: list[int] | None = None
 
     def position(self, offset: int) -> tuple[int, int]:
-        i = bisect.bisect_right(self.starts, offset) - 1
-        return i + 1, offset - self.starts[i] + 1
+        if self._starts is None:
+            # line k starts after lines 0..k-1 and their newlines (C-level iteration throughout)
+            self._starts = list(accumulate(map((1).__add__, map(len, self.text.split("\n"))), initial=0))
+        i = bisect.bisect_right(self._starts, offset) - 1
+        return self.first_line + i, offset - self._starts[i] + 1 + (self.first_col if i == 0 else 0)
 
 
 class Record:
@@ -212,65 +218,197 @@ def jsonl_chunks(path: str, pieces: int) -> Iterator[tuple[int, int, int]]:
     yield start, size, start_line
 
 
-def read_json(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Record | Problem]:
+JSON_BLOCK_BYTES = 4 << 20  # a JSON array is decoded this much at a time
+_BOM = b"\xef\xbb\xbf"
+
+
+def read_json(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+              block_bytes: int = JSON_BLOCK_BYTES) -> Iterator[Record | Problem]:
+    """A JSON array of records (LLaMA-Factory's datasets) is streamed: the text is decoded a
+    window of `block_bytes` at a time and each record is parsed where it starts, so memory holds
+    a window and the records in flight, whatever the file's size. A single document, or JSON
+    Lines saved as .json, is read as such."""
     with open(path, "rb") as fh:
-        blob = fh.read()
-    problem = sniff_encoding_problem(blob[:8192])
-    if problem:
-        yield problem
-        return
-    if blob.startswith(b"\xef\xbb\xbf"):
-        yield Problem("FTP002", "UTF-8 byte-order mark at the start of the file; remove it.", 1, 1, 2)
-        blob = blob[3:]
-    try:
-        text = blob.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = blob.count(b"\n", 0, exc.start) + 1
-        # columns count characters, as everywhere else (and in the JSONL reader), not bytes
-        col = len(blob[blob.rfind(b"\n", 0, exc.start) + 1: exc.start].decode("utf-8", "replace")) + 1
-        yield Problem("FTP002", f"Invalid UTF-8 byte 0x{blob[exc.start]:02x}; the file cannot be "
-                      "decoded.", line, col, col + 1, fatal=True)
-        return
+        problem = sniff_encoding_problem(fh.read(8192))
+        if problem:
+            yield problem
+            return
+        fh.seek(0)
+        bom = fh.read(3) == _BOM
+        if bom:
+            yield Problem("FTP002", "UTF-8 byte-order mark at the start of the file; remove it.", 1, 1, 2)
+        fh.seek(0)
+        problem = _invalid_utf8(fh, block_bytes)  # before any record, as a whole-file decode would
+        if problem:
+            yield problem
+            return
+        fh.seek(len(_BOM) if bom else 0)
+        stream = _TextStream(fh, block_bytes)
+        pos = stream.skip_ws(0)
+        if pos >= len(stream.text):
+            return  # empty file: the example-count rule reports it
+        if stream.text[pos] == "[":
+            yield from _json_array(stream, pos + 1, display)
+            return
+        fh.seek(len(_BOM) if bom else 0)
+        text = fh.read().decode("utf-8")
+    # Either one JSON document (a single record) or JSON Lines saved as .json.
     index = _LineIndex(text)
     pos = skip_ws(text, 0)
-    if pos >= len(text):
-        return  # empty file: the example-count rule reports it
-    if text[pos] != "[":
-        # Either one JSON document (a single record) or JSON Lines saved as .json.
-        decoded = _decode_at(text, pos, index, "")
-        if isinstance(decoded, Problem):
-            yield decoded
-            return
-        data, end = decoded
-        if skip_ws(text, end) < len(text):
-            yield from read_jsonl(path, display, max_line_bytes)
-            return
-        line, col = index.position(pos)
-        yield Record(display, 0, data, line, col, text=text, start=pos, line_index=index)
+    decoded = _decode_at(text, pos, index, "")
+    if isinstance(decoded, Problem):
+        yield decoded
         return
-    # A JSON array of records, the way LLaMA-Factory ships datasets.
-    pos = skip_ws(text, pos + 1)
+    data, end = decoded
+    if skip_ws(text, end) < len(text):
+        yield from read_jsonl(path, display, max_line_bytes)
+        return
+    line, col = index.position(pos)
+    yield Record(display, 0, data, line, col, text=text, start=pos, line_index=index)
+
+
+def _invalid_utf8(fh: Any, block_bytes: int) -> Problem | None:
+    """FTP002 at the first byte that is not UTF-8, read a block at a time; None when all is."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0  # file offset of `block`
+    while True:
+        block = fh.read(block_bytes)
+        pending = len(decoder.getstate()[0])  # bytes of a character cut by the last block
+        try:
+            decoder.decode(block, final=not block)
+        except UnicodeDecodeError as exc:
+            at = offset - pending + exc.start
+            fh.seek(0)
+            head = fh.read(at + 1)  # only on this error path: the file up to the bad byte
+            line_start = head.rfind(b"\n", 0, at) + 1
+            prefix = head[line_start:at]
+            if line_start == 0 and prefix.startswith(_BOM):
+                prefix = prefix[len(_BOM):]  # columns count from after the byte-order mark
+            # columns count characters, as everywhere else (and in the JSONL reader), not bytes
+            col = len(prefix.decode("utf-8", "replace")) + 1
+            return Problem("FTP002", f"Invalid UTF-8 byte 0x{head[at]:02x}; the file cannot be decoded.",
+                           head.count(b"\n", 0, at) + 1, col, col + 1, fatal=True)
+        if not block:
+            return None
+        offset += len(block)
+
+
+class _TextStream:
+    """A file's decoded text, one window at a time. `text` is the window; it starts on file line
+    `line`, `col` characters into that line. Records keep the window they were read from (for
+    `locate`); `more` starts a new one."""
+
+    def __init__(self, fh: Any, block_bytes: int) -> None:
+        self.fh = fh
+        self.block_bytes = block_bytes
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.text = ""
+        self.line, self.col = 1, 0
+        self.eof = False
+        self.more(0)
+
+    def more(self, keep_from: int) -> None:
+        """A new window: text[keep_from:] and at least one more block (unless at the end)."""
+        text = self.text
+        newlines = text.count("\n", 0, keep_from)
+        if newlines:
+            self.line += newlines
+            self.col = keep_from - text.rfind("\n", 0, keep_from) - 1
+        else:
+            self.col += keep_from
+        added = ""
+        while not added and not self.eof:
+            block = self.fh.read(self.block_bytes)
+            self.eof = not block
+            added = self.decoder.decode(block, final=self.eof)
+        self.text = text[keep_from:] + added
+        self._index: _LineIndex | None = None
+        # the last position asked for, its line and where that line starts (maybe before the window)
+        self._mark, self._mark_line, self._mark_line_start = 0, self.line, -self.col
+
+    def index(self) -> _LineIndex:
+        """The window's line index, shared by the records read from it (built on first use)."""
+        if self._index is None:
+            self._index = _LineIndex(self.text, self.line, self.col)
+        return self._index
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """(line, column) of a window offset; counted on from the last one asked for."""
+        if offset < self._mark:
+            return self.index().position(offset)
+        text = self.text
+        newlines = text.count("\n", self._mark, offset)
+        if newlines:
+            self._mark_line += newlines
+            self._mark_line_start = text.rfind("\n", self._mark, offset) + 1
+        self._mark = offset
+        return self._mark_line, offset - self._mark_line_start + 1
+
+    def skip_ws(self, pos: int) -> int:
+        """The next non-blank offset from `pos` (reading on as needed), or len(text) at the end."""
+        pos = skip_ws(self.text, pos)
+        while pos >= len(self.text) and not self.eof:
+            self.more(pos)
+            pos = skip_ws(self.text, 0)
+        return pos
+
+
+def _json_array(stream: _TextStream, pos: int, display: str) -> Iterator[Record | Problem]:
+    """The records of a JSON array whose `[` ends just before `pos`."""
+    pos = stream.skip_ws(pos)
     i = 0
-    while pos < len(text) and text[pos] != "]":
-        decoded = _decode_at(text, pos, index, _NOT_READ)
+    while pos < len(stream.text) and stream.text[pos] != "]":
+        decoded = _decode_streamed(stream, pos)
         if isinstance(decoded, Problem):
             yield decoded
             return
-        data, end = decoded
-        line, col = index.position(pos)
-        yield Record(display, i, data, line, col, text=text, start=pos, line_index=index)
+        data, pos, end = decoded
+        line, col = stream.position(pos)
+        yield Record(display, i, data, line, col, text=stream.text, start=pos, line_index=stream.index())
         i += 1
-        pos = skip_ws(text, end)
-        if pos < len(text) and text[pos] == ",":
-            pos = skip_ws(text, pos + 1)
-        elif pos < len(text) and text[pos] != "]":
-            line, col = index.position(pos)
+        pos = stream.skip_ws(end)
+        if pos < len(stream.text) and stream.text[pos] == ",":
+            pos = stream.skip_ws(pos + 1)
+        elif pos < len(stream.text) and stream.text[pos] != "]":
+            line, col = stream.position(pos)
             yield Problem("FTP001", f"Invalid JSON: expected ',' or ']' between records{_NOT_READ}.",
                           line, col, col + 1, fatal=True)
             return
-    if pos >= len(text):
-        line, col = index.position(len(text))
+    if pos >= len(stream.text):
+        line, col = stream.position(len(stream.text))
         yield Problem("FTP001", "Invalid JSON: the array is not closed (file truncated?).", line, col, fatal=True)
+
+
+def _decode_streamed(stream: _TextStream, pos: int) -> tuple[Any, int, int] | Problem:
+    """(value, start, end) of the JSON value at window offset `pos` (the window may be renewed on
+    the way), or the fatal FTP001 that stops the read. A value cut by the end of the window fails
+    at the window's end (or as an unterminated string): read on and decode it again."""
+    while True:
+        text = stream.text
+        try:
+            value, end = _DECODER.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            if not stream.eof and (exc.pos >= len(text) - 8 or exc.msg.startswith("Unterminated string")):
+                stream.more(pos)
+                pos = 0
+                continue
+            line, col = stream.position(exc.pos)
+            return Problem("FTP001", f"Invalid JSON: {exc.msg}{_NOT_READ}.", line, col, col + 1, fatal=True)
+        except RecursionError:
+            line, col = stream.position(pos)
+            return Problem("FTP001", "Invalid JSON: nesting too deep to parse.", line, col, fatal=True)
+        except ValueError as exc:  # an integer over Python's 4,300-digit limit (its digits may go on)
+            if not stream.eof:
+                stream.more(pos)
+                pos = 0
+                continue
+            line, col = stream.position(pos)
+            return Problem("FTP001", f"Invalid JSON: {str(exc).split(';')[0]}{_NOT_READ}.", line, col, fatal=True)
+        if end > len(text) - 32 and not stream.eof:  # a bare number ("-5" of "-5.5e3") may go on
+            stream.more(pos)
+            pos = 0
+            continue
+        return value, pos, end
 
 
 def _decode_at(text: str, pos: int, index: _LineIndex, suffix: str) -> tuple[Any, int] | Problem:
