@@ -317,8 +317,11 @@ class _TextStream:
         else:
             self.col += keep_from
         added = ""
+        # at least as much as is kept: a value longer than a block grows the window geometrically
+        # (linear time overall), not a block at a time (quadratic copying)
+        want = max(self.block_bytes, len(text) - keep_from)
         while not added and not self.eof:
-            block = self.fh.read(self.block_bytes)
+            block = self.fh.read(want)
             self.eof = not block
             added = self.decoder.decode(block, final=self.eof)
         self.text = text[keep_from:] + added
