@@ -109,7 +109,7 @@ def test_bad_rule_options(tmp_path: Path, line: str, message: str) -> None:
     ("FTD001", "min = 500", "`rules.FTD001.min`: min 500 is above max 100"),
     ("near-duplicate", "bands = 65", "`rules.near-duplicate.bands`: bands 65 is above num_perm 64"),
     ("FTG004", "ranges = {adapter = [1e-3, 1e-6]}",
-     "`rules.FTG004.ranges.adapter`: the low end 0.001 is above the high end 1e-06"),
+     "`rules.FTG004.ranges.adapter`: the low end 0.001 is not at or below the high end 1e-06"),
 ])
 def test_typed_options_of_other_rules(tmp_path: Path, rule: str, body: str, message: str) -> None:
     # FTG004/FTV001/FTT001 are not even enabled for a JSONL dataset: their options are checked anyway
@@ -159,17 +159,39 @@ def test_plugin_rules_and_their_options(tmp_path: Path, monkeypatch: pytest.Monk
         sys.modules.pop("acme_opts", None)
 
 
-def test_plugin_with_an_untypable_option_is_skipped_with_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_plugin_option_without_a_telling_default_accepts_any_value(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plugin written before option types existed (a None default, a tuple of numbers) keeps
+    working: those options take any value, and unknown option names are still refused."""
     body = PLUGIN.replace('    severity = Severity.WARNING\n',
-                          '    severity = Severity.WARNING\n    default_options = {"limit": None}\n')
+                          '    severity = Severity.WARNING\n    default_options = {"limit": None, "band": (0.1, 0.9)}\n')
     _install(tmp_path, monkeypatch, "acme_untyped", body, "acme_untyped")
     try:
-        with caplog.at_level("WARNING"):
-            assert "ACME001" not in all_rules()
-        assert "declare its type in `option_types`" in caplog.text
+        assert "ACME001" in all_rules()
+        ok = _check(tmp_path, '[tool.ftlint.rules.ACME001]\nlimit = 5\nband = [0.2, 0.8]\n')
+        assert ok.exit_code in (0, 1), ok.stderr
+        bad = _usage_error(_check(tmp_path, '[tool.ftlint.rules.ACME001]\nlimt = 5\n'))
+        assert "unknown option of ACME001" in bad and "known options: limit, band" in bad
     finally:
         sys.modules.pop("acme_untyped", None)
+
+
+def test_option_conflicts_are_checked_on_the_merged_options(tmp_path: Path) -> None:
+    """Options set partly under the rule's code and partly under its name are checked together:
+    a contradiction across the two tables is caught, and values that only fit together pass."""
+    split = "[tool.ftlint.rules.FTD005]\nbands = 64\n[tool.ftlint.rules.near-duplicate]\nnum_perm = 32\n"
+    assert _usage_error(_check(tmp_path, split)).endswith(
+        "setting `rules.FTD005.bands`: bands 64 is above num_perm 32")
+    ok = _check(tmp_path, "[tool.ftlint.rules.FTD001]\nmin = 150\n[tool.ftlint.rules.example-count]\nmax = 200\n")
+    assert ok.exit_code in (0, 1), ok.stderr
+
+
+def test_nan_is_refused_even_without_bounds(tmp_path: Path) -> None:
+    line = _usage_error(_check(tmp_path, "rules:\n  FTV001:\n    gpu_memory: .nan\n", name=".ftlint.yaml"))
+    assert line.endswith("setting `rules.FTV001.gpu_memory`: expected a string, a number or null, got nan")
+    (tmp_path / "toml").mkdir()
+    line = _usage_error(_check(tmp_path / "toml", "[tool.ftlint.rules.FTG004]\nranges = {full = [nan, 1e-3]}\n"))
+    assert "`rules.FTG004.ranges.full`" in line
 
 
 # --- every rule's defaults are valid settings: a wrongly declared type fails here --------------
@@ -183,6 +205,8 @@ def test_every_default_is_a_valid_option_value() -> None:
         defaults = {k: _as_config_value(v) for k, v in cls.default_options.items()}
         assert cls.options_problem(defaults) is None, code
         assert set(cls.option_specs()) >= set(cls.default_options), code
+        # built-in options are all typed: "any" is only for plugins that predate option types
+        assert not [n for n, spec in cls.option_specs().items() if spec.type is Any], code
 
 
 def test_a_config_of_every_rules_defaults_passes(tmp_path: Path) -> None:
@@ -199,9 +223,10 @@ def test_wrong_declarations_fail_when_the_rule_is_registered() -> None:
         default_options = {"threshold": 0.5}
         option_types = {"threshold": int}
 
-    class Untyped(Rule):
-        code, name = "ZZW002", "untyped"
-        default_options = {"limit": None}
+    class Unsupported(Rule):
+        code, name = "ZZW002", "unsupported"
+        default_options = {"when": None}
+        option_types = {"when": set}
 
     class OutOfRange(Rule):
         code, name = "ZZW003", "out-of-range"
@@ -214,7 +239,7 @@ def test_wrong_declarations_fail_when_the_rule_is_registered() -> None:
         option_types = {"limit": Rule.Option(int | None, min=1), "pairs": dict[str, tuple[float, float]],
                         "extra": bool}  # an option without a default: unset unless configured
 
-    for cls, words in ((Wrong, "does not fit its declared type int"), (Untyped, "declare its type"),
+    for cls, words in ((Wrong, "does not fit its declared type int"), (Unsupported, "unsupported option type"),
                        (OutOfRange, "between 0 and 1")):
         with pytest.raises(UsageError, match=words):
             _add({}, cls)

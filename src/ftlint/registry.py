@@ -144,6 +144,13 @@ def rule_options(settings: "Settings", rules: dict[str, type[Rule]]) -> dict[str
         for key in (cls.name, cls.code):  # the code wins over the name
             if key in settings.rules:
                 out.setdefault(code, {}).update(settings.rules[key])
+        if code in out:  # options valid alone may still contradict each other, across both tables
+            conflict = cls.options_conflict({**cls.default_options, **out[code]})
+            if conflict:
+                option = conflict[0].split(".")[0]
+                tables = [k for k in (cls.code, cls.name) if k in settings.rules]
+                key = next((k for k in tables if option in settings.rules[k]), tables[0])  # where it was set
+                raise setting_error(settings, f"rules.{key}.{conflict[0]}", conflict[1])
     return out
 
 

@@ -118,12 +118,13 @@ class Rule:
             problem = spec.problem(value)
             if problem:
                 return f"{name}{problem[0]}", problem[1]
-        return cls.options_conflict({**cls.default_options, **options})
+        return None
 
     @classmethod
     def options_conflict(cls, options: dict[str, Any]) -> tuple[str, str] | None:
         """A problem between options that are each valid alone (a minimum above its maximum), as
-        (option, message), or None. `options` are the merged options; override where they interact."""
+        (option, message), or None. `options` are all of the rule's options, defaults merged with
+        every table that sets them; override where options interact."""
         return None
 
     # --- construction ------------------------------------------------------------------

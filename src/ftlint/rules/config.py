@@ -428,8 +428,8 @@ class LearningRateOutOfRange(ConfigRule):
     @classmethod
     def options_conflict(cls, options: dict[str, Any]) -> tuple[str, str] | None:
         for group, (low, high) in (options.get("ranges") or {}).items():
-            if low > high:
-                return f"ranges.{group}", f"the low end {low:g} is above the high end {high:g}"
+            if not low <= high:  # nan too: it would switch the range off
+                return f"ranges.{group}", f"the low end {low:g} is not at or below the high end {high:g}"
         return None
 
     def check_config(self, doc: "ConfigDocument", plan: "TrainingPlan", ctx: Context) -> Iterator[Finding]:
