@@ -195,6 +195,8 @@ def test_loads_into_rule_classes(tmp_path: Path) -> None:
     (("function: truthy", "functon: truthy"), 9, "then.functon: unknown key 'functon'; did you mean 'function'?"),
     (("function: truthy", "function: pattern"), 9, "functionOptions"),
     (('"$.messages[*].content"', '"$.messages[*.content"'), 7, "7:25: given '$.messages[*.content': expected ']'"),
+    # a plain (unquoted) value: the column is inside it too, whichever YAML loader is in use
+    (('"$.messages[*].content"', '$.messages[*.content'), 7, "7:24: given '$.messages[*.content': expected ']'"),
     (("description: A rule.", "description: A rule.\n    severity: fatal"), 7, "'fatal' is not one of"),
     (("description: A rule.", "description: A rule.\n    message: 'bad {valeu}'"), 7, "unknown placeholder {valeu}"),
     (("description: A rule.", "description: A rule.\n    description: Twice."), 7, "duplicate key 'description'"),

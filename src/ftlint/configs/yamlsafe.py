@@ -136,7 +136,7 @@ def _index(root: yaml.Node, doc: YamlDocument) -> None:
         if visited > MAX_EXPANDED_NODES:
             return
         if isinstance(node, yaml.ScalarNode):
-            doc.styles[path] = node.style
+            doc.styles[path] = node.style or None  # plain: None from PyYAML, "" from libyaml
         elif isinstance(node, yaml.MappingNode):
             seen: dict[Any, Span] = {}
             for key_node, value_node in node.value:
