@@ -121,6 +121,9 @@ def _json_cases() -> dict[str, bytes]:
         "bad-utf8": '[{"a": "héllo"},\n {"b": "x'.encode() + b"\xff" + b'y"}]',
         "bad-utf8-after-bom": b'\xef\xbb\xbf[{"a": "\xc3"}]',
         "deep": b"[" + b"[" * 100_000 + b"]" * 100_000 + b"]",
+        "two-arrays": b'[{"a": "b"}]\n[{"c": "d"}]\n',
+        "trailing-text": b'[{"a": "b"}] trailing',
+        "huge-int-then-more": b'[{"a": ' + b"9" * 5000 + b'}, {"b": "' + b"x" * 3000 + b'"}]',
     }
     for k in range(8):
         records = [{"instruction": " ".join(rng.choice(words) for _ in range(rng.randint(0, 12))),
@@ -165,3 +168,10 @@ def test_a_json_array_is_read_a_window_at_a_time(tmp_path: Path) -> None:
     windows = {id(r._text): len(r._text) for r in records}
     assert len(windows) > 100
     assert max(windows.values()) < 3 * 4096 < path.stat().st_size
+
+
+def test_data_after_the_array_is_reported(tmp_path: Path) -> None:
+    f = tmp_path / "two.json"
+    f.write_text('[\n  {"prompt": "a", "completion": "b"}\n]\n[\n  {"prompt": "c", "completion": "d"}\n]\n')
+    [finding] = lint_json(str(f), "--select", "FTP001")
+    assert (finding["line"], finding["column"]) == (4, 1) and "after the array" in finding["message"]

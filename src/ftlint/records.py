@@ -277,17 +277,26 @@ def _invalid_utf8(fh: Any, block_bytes: int) -> Problem | None:
         try:
             decoder.decode(block, final=not block)
         except UnicodeDecodeError as exc:
-            at = offset - pending + exc.start
+            at = offset - pending + exc.start  # file offset of the bad byte
+            # its line: newlines counted a block at a time up to it, then that line's start read
             fh.seek(0)
-            head = fh.read(at + 1)  # only on this error path: the file up to the bad byte
-            line_start = head.rfind(b"\n", 0, at) + 1
-            prefix = head[line_start:at]
+            line, line_start, pos = 1, 0, 0
+            while pos < at:
+                chunk = fh.read(min(block_bytes, at - pos))
+                newlines = chunk.count(b"\n")
+                if newlines:
+                    line += newlines
+                    line_start = pos + chunk.rfind(b"\n") + 1
+                pos += len(chunk)
+            fh.seek(line_start)
+            prefix = fh.read(at - line_start)
+            bad = fh.read(1)[0]
             if line_start == 0 and prefix.startswith(_BOM):
                 prefix = prefix[len(_BOM):]  # columns count from after the byte-order mark
             # columns count characters, as everywhere else (and in the JSONL reader), not bytes
             col = len(prefix.decode("utf-8", "replace")) + 1
-            return Problem("FTP002", f"Invalid UTF-8 byte 0x{head[at]:02x}; the file cannot be decoded.",
-                           head.count(b"\n", 0, at) + 1, col, col + 1, fatal=True)
+            return Problem("FTP002", f"Invalid UTF-8 byte 0x{bad:02x}; the file cannot be decoded.",
+                           line, col, col + 1, fatal=True)
         if not block:
             return None
         offset += len(block)
@@ -380,6 +389,12 @@ def _json_array(stream: _TextStream, pos: int, display: str) -> Iterator[Record 
     if pos >= len(stream.text):
         line, col = stream.position(len(stream.text))
         yield Problem("FTP001", "Invalid JSON: the array is not closed (file truncated?).", line, col, fatal=True)
+        return
+    after = stream.skip_ws(pos + 1)
+    if after < len(stream.text):  # a second array, or anything else, would be silently lost
+        line, col = stream.position(after)
+        yield Problem("FTP001", f"Invalid JSON: data after the array's closing `]`{_NOT_READ}.",
+                      line, col, col + 1, fatal=True)
 
 
 def _decode_streamed(stream: _TextStream, pos: int) -> tuple[Any, int, int] | Problem:
@@ -400,8 +415,8 @@ def _decode_streamed(stream: _TextStream, pos: int) -> tuple[Any, int, int] | Pr
         except RecursionError:
             line, col = stream.position(pos)
             return Problem("FTP001", "Invalid JSON: nesting too deep to parse.", line, col, fatal=True)
-        except ValueError as exc:  # an integer over Python's 4,300-digit limit (its digits may go on)
-            if not stream.eof:
+        except ValueError as exc:  # an integer over Python's 4,300-digit limit
+            if not stream.eof and text[-1:].isdigit():  # its digits may go on in the next block
                 stream.more(pos)
                 pos = 0
                 continue
