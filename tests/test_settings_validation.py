@@ -107,6 +107,8 @@ def test_bad_rule_options(tmp_path: Path, line: str, message: str) -> None:
     # options that are each valid but contradict each other (Rule.options_conflict)
     ("FTG005", "min_scale = 10", "`rules.FTG005.min_scale`: min_scale 10 is above max_scale 8"),
     ("FTD001", "min = 500", "`rules.FTD001.min`: min 500 is above max 100"),
+    ("FTV001", "gpu_memory = 0", "`rules.FTV001.gpu_memory`: expected a positive number of GiB"),
+    ("FTV001", "gpu_memory = -24", "`rules.FTV001.gpu_memory`: expected a positive number of GiB"),
     ("near-duplicate", "bands = 65", "`rules.near-duplicate.bands`: bands 65 is above num_perm 64"),
     ("FTG004", "ranges = {adapter = [1e-3, 1e-6]}",
      "`rules.FTG004.ranges.adapter`: the low end 0.001 is not at or below the high end 1e-06"),

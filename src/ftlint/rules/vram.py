@@ -71,6 +71,13 @@ class VramFit(Rule):
     # gpu_memory: a size such as "24GiB", or a number of GiB
     option_types = {"gpu": str | None, "gpu_memory": str | float | None, "gpus": Rule.Option(int | None, min=1)}
 
+    @classmethod
+    def options_conflict(cls, options: dict[str, Any]) -> tuple[str, str] | None:
+        memory = options.get("gpu_memory")
+        if isinstance(memory, (int, float)) and not 0 < memory < float("inf"):  # 0 would switch the check off
+            return "gpu_memory", f"expected a positive number of GiB (or a size such as \"24GiB\"), got {memory!r}"
+        return None
+
     def check_config(self, doc: Any, plan: Any, ctx: Context) -> Iterator[Finding]:
         from ..models import ModelNotFound
         from ..vram import estimate, human_bytes
