@@ -44,3 +44,50 @@ def test_parallel_findings_equal_sequential(tmp_path: Path) -> None:
     assert a == b
     codes = {x["code"] for x in a}
     assert {"FTP001", "FTP003", "FTC001", "FTC002", "FTC012", "FTD002", "FTD003"} <= codes
+
+
+def _json_dataset(tmp_path: Path, tail: str = "\n]\n") -> Path:
+    """The same records as a pretty-printed JSON array (LLaMA-Factory style), with values only the
+    stdlib decoder reads (NaN, an integer past 64 bits), non-ASCII text, and `tail` at the end."""
+    recs = [json.loads(line) for line in _dataset(tmp_path).read_text().splitlines()[:-2]]
+    recs[40] = {"messages": [{"role": "user", "content": "naïve café ✓ 😀"}, {"role": "assistant", "content": "ok"}],
+                "score": float("nan"), "id": 123456789012345678901234567890}
+    recs[395] = recs[310]  # a copy whose first occurrence sits a few pieces earlier: file order matters
+    text = json.dumps(recs, ensure_ascii=False, indent=2)
+    f = tmp_path / "train.json"
+    f.write_text(text[:-2] + tail, encoding="utf-8")
+    return f
+
+
+def test_parallel_json_array_equals_sequential(tmp_path: Path, monkeypatch) -> None:
+    """A JSON array is read by the main process and scanned by workers in pieces (here of 37
+    records, so a dozen pieces): exactly the findings of one sequential pass, truncated or not."""
+    import ftlint.engine
+
+    monkeypatch.setattr(ftlint.engine, "JSON_PIECE_RECORDS", 37)
+    for tail in ("\n]\n", "\n  {\"messages\": [{\"role\""):
+        f = _json_dataset(tmp_path, tail)
+        one = run_cli("check", "--format", "json", "--jobs", "1", str(f))
+        two = run_cli("check", "--format", "json", "--jobs", "2", str(f))
+        assert one.exit_code == two.exit_code == 1
+        a, b = json.loads(one.stdout), json.loads(two.stdout)
+        assert a == b
+        assert {"FTP003", "FTC001", "FTC002", "FTC012", "FTD002", "FTD003"} <= {x["code"] for x in a}
+    assert "FTP001" in {x["code"] for x in a}  # the truncated array
+
+
+def test_json_documents_are_not_split(tmp_path: Path) -> None:
+    """One JSON document, or JSON Lines saved as .json, stays in one process (and still works)."""
+    from ftlint.records import is_json_array
+
+    doc = tmp_path / "one.json"
+    doc.write_text('\n  {"prompt": "a", "completion": ""}\n')
+    lines = tmp_path / "lines.json"
+    lines.write_text('{"prompt": "a", "completion": "b"}\n{"prompt": "c", "completion": ""}\n')
+    arr = tmp_path / "arr.json"
+    arr.write_bytes(b'\xef\xbb\xbf \n [{"prompt": "a", "completion": ""}]')
+    assert (is_json_array(str(doc)), is_json_array(str(lines)), is_json_array(str(arr))) == (False, False, True)
+    for f in (doc, lines):
+        one = json.loads(run_cli("check", "--format", "json", "--jobs", "1", str(f)).stdout)
+        assert one == json.loads(run_cli("check", "--format", "json", "--jobs", "2", str(f)).stdout)
+        assert "FTC001" in {x["code"] for x in one}

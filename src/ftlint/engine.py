@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import gc
@@ -16,7 +17,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 from .findings import Finding, Location, Related, Severity, UsageError
 from .formats import REQUIRED_KEYS, Example, detect_format, normalise, type_name
-from .records import DATASET_SUFFIXES, Problem, Record, iter_jsonl_lines, jsonl_chunks, read_jsonl, reader_for
+from .records import (DATASET_SUFFIXES, Problem, Record, Slice, is_json_array, iter_jsonl_lines, jsonl_chunks,
+                      read_json, read_jsonl, reader_for)
 from .registry import Selection, rule_options
 from .rule import Context, Rule, fingerprint, record_digest
 from .settings import Settings
@@ -255,7 +257,8 @@ class Linter:
                     # Ask the rules whether they apply here before forking: what `active` loads
                     # (numpy tables, a tokenizer) is then loaded once and inherited by every worker.
                     self._rules_for(ctx.file_format, ctx, {})
-                chunks = _scan_parallel(self, path, display, ctx, jobs)
+                scan = _scan_json_parallel if reader is read_json else _scan_parallel
+                chunks = scan(self, path, display, ctx, jobs)
             else:
                 chunks = [self._scan(_chain(buffered, items), ctx)]
         except UsageError:
@@ -309,8 +312,14 @@ class Linter:
         return findings, stats
 
     def _jobs_for(self, path: str, reader: Any, head: list[Record | Problem]) -> int:
-        """Processes for one file: only JSONL is split, and only when it pays (or is asked for)."""
-        if reader is not read_jsonl or any(isinstance(i, Problem) and i.fatal for i in head):
+        """Processes for one file: JSONL and JSON arrays are split, and only when it pays (or is
+        asked for)."""
+        if any(isinstance(i, Problem) and i.fatal for i in head):
+            return 1
+        if reader is read_json:
+            if not is_json_array(path):  # one document, or JSON Lines saved as .json
+                return 1
+        elif reader is not read_jsonl:
             return 1
         if "fork" not in mp.get_all_start_methods():
             return 1
@@ -514,6 +523,48 @@ def _scan_parallel(linter: Linter, path: str, display: str, ctx: Context, jobs: 
             return list(pool.imap(_scan_range, itertools.chain(first, chunks), chunksize=1))
     finally:
         _FORK_STATE = None
+
+
+JSON_PIECE_RECORDS = 2048  # records of a JSON array handed to a worker at a time
+
+
+def _scan_json_piece(piece: list[Slice | Problem]) -> _Chunk:
+    linter, _path, display, ctx = _FORK_STATE  # type: ignore[misc]
+    return linter._scan((i.record(display) if isinstance(i, Slice) else i for i in piece), ctx)
+
+
+def _scan_json_parallel(linter: Linter, path: str, display: str, ctx: Context, jobs: int) -> list[_Chunk]:
+    """A JSON array on forked workers. A JSON array cannot be cut at a byte offset (a `},{` may
+    sit inside a string), so this process reads it (`read_json(slices=True)`: each record's text
+    and position, and the reader's problems, in file order) and hands pieces of
+    JSON_PIECE_RECORDS over; the workers parse and scan them. At most two pieces per worker are
+    in flight, so memory stays flat; pieces come back in file order."""
+    global _FORK_STATE
+    items = read_json(path, display, linter.settings.max_line_bytes, slices=True)
+    _FORK_STATE = (linter, path, display, ctx)
+    try:
+        with mp.get_context("fork").Pool(jobs) as pool:
+            chunks: list[_Chunk] = []
+            pending: collections.deque = collections.deque()
+            for piece in _pieces(items, JSON_PIECE_RECORDS):
+                pending.append(pool.apply_async(_scan_json_piece, (piece,)))
+                if len(pending) >= 2 * jobs:
+                    chunks.append(pending.popleft().get())
+            chunks.extend(p.get() for p in pending)
+            return chunks
+    finally:
+        _FORK_STATE = None
+
+
+def _pieces(items: Iterator[Slice | Problem], size: int) -> Iterator[list[Slice | Problem]]:
+    piece: list[Slice | Problem] = []
+    for item in items:
+        piece.append(item)
+        if len(piece) >= size:
+            yield piece
+            piece = []
+    if piece:
+        yield piece
 
 
 @contextlib.contextmanager

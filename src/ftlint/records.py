@@ -223,11 +223,14 @@ _BOM = b"\xef\xbb\xbf"
 
 
 def read_json(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-              block_bytes: int = JSON_BLOCK_BYTES) -> Iterator[Record | Problem]:
+              block_bytes: int = JSON_BLOCK_BYTES, slices: bool = False) -> Iterator[Record | Problem | Slice]:
     """A JSON array of records (LLaMA-Factory's datasets) is streamed: the text is decoded a
     window of `block_bytes` at a time and each record is parsed where it starts, so memory holds
     a window and the records in flight, whatever the file's size. A single document, or JSON
-    Lines saved as .json, is read as such."""
+    Lines saved as .json, is read as such.
+
+    With `slices`, an array's records come as `Slice`s (their source text and position) for the
+    parallel engine's workers, which turn them into the same records (`Slice.record`)."""
     with open(path, "rb") as fh:
         problem = sniff_encoding_problem(fh.read(8192))
         if problem:
@@ -248,7 +251,7 @@ def read_json(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BY
         if pos >= len(stream.text):
             return  # empty file: the example-count rule reports it
         if stream.text[pos] == "[":
-            yield from _json_array(stream, pos + 1, display)
+            yield from _json_array(stream, pos + 1, display, slices)
             return
         fh.seek(len(_BOM) if bom else 0)
         text = fh.read().decode("utf-8")
@@ -265,6 +268,20 @@ def read_json(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BY
         return
     line, col = index.position(pos)
     yield Record(display, 0, data, line, col, text=text, start=pos, line_index=index)
+
+
+def is_json_array(path: str) -> bool:
+    """Whether the file's first non-blank character (after a byte-order mark) opens an array."""
+    with open(path, "rb") as fh:
+        head = fh.read(3)
+        block = head[3:] if head == _BOM else head
+        while True:
+            rest = block.lstrip()
+            if rest:
+                return rest.startswith(b"[")
+            block = fh.read(1 << 16)
+            if not block:
+                return False
 
 
 def _invalid_utf8(fh: Any, block_bytes: int) -> Problem | None:
@@ -365,8 +382,26 @@ class _TextStream:
         return pos
 
 
-def _json_array(stream: _TextStream, pos: int, display: str) -> Iterator[Record | Problem]:
-    """The records of a JSON array whose `[` ends just before `pos`."""
+@dataclass(frozen=True)
+class Slice:
+    """A JSON array's record as its source text, for a worker process to parse (read_json's
+    `slices`): picklable, and small next to the parsed value."""
+
+    text: str
+    index: int
+    line: int
+    column: int
+
+    def record(self, display: str) -> Record:
+        """The record `read_json` yields for this element: the same value (the same decoder),
+        position and spans."""
+        data = _DECODER.decode(self.text)
+        return Record(display, self.index, data, self.line, self.column, text=self.text, start=0,
+                      line_index=_LineIndex(self.text, self.line, self.column - 1))
+
+
+def _json_array(stream: _TextStream, pos: int, display: str, slices: bool = False) -> Iterator[Record | Problem | Slice]:
+    """The records (or `Slice`s) of a JSON array whose `[` ends just before `pos`."""
     pos = stream.skip_ws(pos)
     i = 0
     while pos < len(stream.text) and stream.text[pos] != "]":
@@ -376,7 +411,10 @@ def _json_array(stream: _TextStream, pos: int, display: str) -> Iterator[Record 
             return
         data, pos, end = decoded
         line, col = stream.position(pos)
-        yield Record(display, i, data, line, col, text=stream.text, start=pos, line_index=stream.index())
+        if slices:
+            yield Slice(stream.text[pos:end], i, line, col)
+        else:
+            yield Record(display, i, data, line, col, text=stream.text, start=pos, line_index=stream.index())
         i += 1
         pos = stream.skip_ws(end)
         if pos < len(stream.text) and stream.text[pos] == ",":
