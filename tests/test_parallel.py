@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import run_cli, write_jsonl
 from ftlint.records import iter_jsonl_lines, jsonl_chunks, read_jsonl
 
@@ -91,3 +93,81 @@ def test_json_documents_are_not_split(tmp_path: Path) -> None:
         one = json.loads(run_cli("check", "--format", "json", "--jobs", "1", str(f)).stdout)
         assert one == json.loads(run_cli("check", "--format", "json", "--jobs", "2", str(f)).stdout)
         assert "FTC001" in {x["code"] for x in one}
+
+
+def test_parallel_json_deeply_nested_record(tmp_path: Path) -> None:
+    """A record nested almost as deep as the decoder allows is read by the main process and then
+    parsed again in a worker, a few stack frames deeper: it must not fail there."""
+    recs = [json.dumps({"instruction": f"q{i}", "output": "b"}) for i in range(80)]
+    f = tmp_path / "deep.json"
+
+    def write(depth: int) -> None:
+        deep = '{"instruction": "a", "output": "b", "extra": ' + "[" * depth + "]" * depth + "}"
+        f.write_text("[" + ",\n".join([*recs, deep]) + "]")
+
+    # the deepest record one process still reads here (it depends on this test's own stack depth)
+    low, high = 100, 3000
+    while low < high:
+        mid = (low + high + 1) // 2
+        write(mid)
+        if "FTP001" in run_cli("check", "--format", "json", "--jobs", "1", "--select", "FTP001", str(f)).stdout:
+            high = mid - 1
+        else:
+            low = mid
+    write(low)
+    one = run_cli("check", "--format", "json", "--jobs", "1", str(f))
+    two = run_cli("check", "--format", "json", "--jobs", "2", str(f))
+    assert (one.exit_code, one.stdout) == (two.exit_code, two.stdout), two.stderr
+
+
+def test_parallel_json_sends_only_slots_through_the_pool(tmp_path: Path, monkeypatch) -> None:
+    """Pieces go through the spool files; the pool's pipe carries (slot, size) only, so a pool
+    stopped by Ctrl-C never waits on a large task stuck in a pipe. Never more workers than pieces."""
+    import ftlint.engine
+
+    monkeypatch.setattr(ftlint.engine, "JSON_PIECE_RECORDS", 50)
+    sizes: list[int] = []
+    tasks: list = []
+    real_pool = ftlint.engine._pool
+
+    def pool(processes: int):
+        sizes.append(processes)
+        p = real_pool(processes)
+        apply_async = p.apply_async
+        p.apply_async = lambda fn, args: (tasks.append(args), apply_async(fn, args))[1]
+        return p
+
+    monkeypatch.setattr(ftlint.engine, "_pool", pool)
+    f = _json_dataset(tmp_path)
+    assert run_cli("check", "--format", "json", "--jobs", "50", str(f)).exit_code == 1
+    assert sizes == [8]  # 400 records in pieces of 50: 8 pieces, so 8 workers, not 50
+    assert len(tasks) == 8 and all(len(a) == 1 and len(a[0]) == 2 and all(type(x) is int for x in a[0])
+                                   for a in tasks)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_parallel_json_scan(tmp_path: Path) -> None:
+    """SIGINT to the whole process group mid-scan: exit 130 with one line, never a hang or a
+    worker's traceback (a stopped pool once waited forever on a task stuck in a pipe)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    recs = [{"messages": [{"role": "user", "content": f"Question {i} " * 30},
+                          {"role": "assistant", "content": f"Answer {i} " * 40}]} for i in range(40_000)]
+    f = tmp_path / "big.json"
+    f.write_text(json.dumps(recs, indent=1))
+    for delay in (0.5, 0.8, 1.1, 1.4):
+        proc = subprocess.Popen([sys.executable, "-m", "ftlint", "check", "--jobs", "2", "--quiet", str(f)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError(f"hung after SIGINT at {delay}s")
+        assert "Traceback" not in err.decode(), err.decode()
+        assert proc.returncode in (0, 1, 130), (proc.returncode, err.decode())

@@ -9,6 +9,9 @@ import gc
 import itertools
 import multiprocessing as mp
 import os
+import pickle
+import signal
+import tempfile
 import traceback
 from collections import Counter
 from dataclasses import dataclass, field
@@ -518,7 +521,7 @@ def _scan_parallel(linter: Linter, path: str, display: str, ctx: Context, jobs: 
     first = list(itertools.islice(chunks, jobs))
     _FORK_STATE = (linter, path, display, ctx)
     try:
-        with mp.get_context("fork").Pool(len(first)) as pool:
+        with _pool(len(first)) as pool:
             # imap takes the ranges as they are found: the first workers start at once
             return list(pool.imap(_scan_range, itertools.chain(first, chunks), chunksize=1))
     finally:
@@ -528,8 +531,21 @@ def _scan_parallel(linter: Linter, path: str, display: str, ctx: Context, jobs: 
 JSON_PIECE_RECORDS = 2048  # records of a JSON array handed to a worker at a time
 
 
-def _scan_json_piece(piece: list[Slice | Problem]) -> _Chunk:
+def _pool(processes: int) -> Any:
+    """Forked workers that leave Ctrl-C to this process: it stops the pool itself. A worker
+    killed by SIGINT halfway through sending a result would leave the pool waiting forever for
+    the rest, and print its own traceback."""
+    return mp.get_context("fork").Pool(processes, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
+
+
+# The JSON path's spool: one unlinked temporary file per piece in flight, opened before the fork.
+_SPOOL: list[int] = []
+
+
+def _scan_json_piece(task: tuple[int, int]) -> _Chunk:
     linter, _path, display, ctx = _FORK_STATE  # type: ignore[misc]
+    slot, size = task
+    piece = pickle.loads(os.pread(_SPOOL[slot], size, 0))
     return linter._scan((i.record(display) if isinstance(i, Slice) else i for i in piece), ctx)
 
 
@@ -538,22 +554,35 @@ def _scan_json_parallel(linter: Linter, path: str, display: str, ctx: Context, j
     sit inside a string), so this process reads it (`read_json(slices=True)`: each record's text
     and position, and the reader's problems, in file order) and hands pieces of
     JSON_PIECE_RECORDS over; the workers parse and scan them. At most two pieces per worker are
-    in flight, so memory stays flat; pieces come back in file order."""
+    in flight, so memory stays flat; pieces come back in file order.
+
+    A piece travels through a spool file, and the pool's pipe carries only (slot, size): a pool
+    stopped by Ctrl-C while its feeder thread pushes a large task into a pipe that no worker
+    reads any more would wait forever."""
     global _FORK_STATE
-    items = read_json(path, display, linter.settings.max_line_bytes, slices=True)
-    _FORK_STATE = (linter, path, display, ctx)
-    try:
-        with mp.get_context("fork").Pool(jobs) as pool:
-            chunks: list[_Chunk] = []
-            pending: collections.deque = collections.deque()
-            for piece in _pieces(items, JSON_PIECE_RECORDS):
-                pending.append(pool.apply_async(_scan_json_piece, (piece,)))
-                if len(pending) >= 2 * jobs:
-                    chunks.append(pending.popleft().get())
-            chunks.extend(p.get() for p in pending)
-            return chunks
-    finally:
-        _FORK_STATE = None
+    pieces = _pieces(read_json(path, display, linter.settings.max_line_bytes, slices=True), JSON_PIECE_RECORDS)
+    # never more workers than pieces: `--jobs 400` on a small array must not fork 400 processes
+    first = list(itertools.islice(pieces, jobs))
+    workers = max(1, len(first))
+    with contextlib.ExitStack() as stack:
+        slots = [stack.enter_context(tempfile.TemporaryFile(prefix="ftlint-")) for _ in range(2 * workers)]
+        _SPOOL[:] = [f.fileno() for f in slots]
+        _FORK_STATE = (linter, path, display, ctx)
+        try:
+            with _pool(workers) as pool:
+                chunks: list[_Chunk] = []
+                pending: collections.deque = collections.deque()
+                for n, piece in enumerate(itertools.chain(first, pieces)):
+                    if len(pending) == len(slots):  # the oldest piece's slot is free once it is done
+                        chunks.append(pending.popleft().get())
+                    blob = pickle.dumps(piece, protocol=pickle.HIGHEST_PROTOCOL)
+                    os.pwrite(_SPOOL[n % len(slots)], blob, 0)
+                    pending.append(pool.apply_async(_scan_json_piece, ((n % len(slots), len(blob)),)))
+                chunks.extend(p.get() for p in pending)
+                return chunks
+        finally:
+            _FORK_STATE = None
+            _SPOOL.clear()
 
 
 def _pieces(items: Iterator[Slice | Problem], size: int) -> Iterator[list[Slice | Problem]]:

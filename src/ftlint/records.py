@@ -13,6 +13,7 @@ import codecs
 import csv
 import json
 import os
+import sys
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, Iterator
@@ -395,7 +396,17 @@ class Slice:
     def record(self, display: str) -> Record:
         """The record `read_json` yields for this element: the same value (the same decoder),
         position and spans."""
-        data = _DECODER.decode(self.text)
+        try:
+            data = _DECODER.decode(self.text)
+        except RecursionError:
+            # The main process decoded it nearer the top of its stack (the C decoder counts against
+            # Python's recursion limit): a worker, a few frames deeper, gets those frames back.
+            limit = sys.getrecursionlimit()
+            sys.setrecursionlimit(limit + 100)
+            try:
+                data = _DECODER.decode(self.text)
+            finally:
+                sys.setrecursionlimit(limit)
         return Record(display, self.index, data, self.line, self.column, text=self.text, start=0,
                       line_index=_LineIndex(self.text, self.line, self.column - 1))
 
