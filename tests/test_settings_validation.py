@@ -109,9 +109,16 @@ def test_bad_rule_options(tmp_path: Path, line: str, message: str) -> None:
     ("FTD001", "min = 500", "`rules.FTD001.min`: min 500 is above max 100"),
     ("FTV001", "gpu_memory = 0", "`rules.FTV001.gpu_memory`: expected a positive number of GiB"),
     ("FTV001", "gpu_memory = -24", "`rules.FTV001.gpu_memory`: expected a positive number of GiB"),
+    ("FTV001", 'gpu_memory = ""', "`rules.FTV001.gpu_memory`: cannot read GPU memory ''"),
+    ("FTV001", 'gpu_memory = "0GiB"', "`rules.FTV001.gpu_memory`: GPU memory must be positive, got '0GiB'"),
+    ("FTV001", 'gpu_memory = "lots"', "`rules.FTV001.gpu_memory`: cannot read GPU memory 'lots'"),
+    ("FTV001", 'gpu = "rtx-4090"\ngpu_memory = "80GiB"', "`rules.FTV001.gpu_memory`: give either gpu or gpu_memory"),
+    ("FTG004", "ranges = {adapter = [-1, -0.5]}", "`rules.FTG004.ranges.adapter`: expected 0 < low <= high, got [-1, -0.5]"),
+    # the option the user set is named, not its default partner
+    ("FTG005", "max_scale = 0.1", "`rules.FTG005.max_scale`: min_scale 0.25 is above max_scale 0.1"),
     ("near-duplicate", "bands = 65", "`rules.near-duplicate.bands`: bands 65 is above num_perm 64"),
     ("FTG004", "ranges = {adapter = [1e-3, 1e-6]}",
-     "`rules.FTG004.ranges.adapter`: the low end 0.001 is not at or below the high end 1e-06"),
+     "`rules.FTG004.ranges.adapter`: expected 0 < low <= high, got [0.001, 1e-06]"),
 ])
 def test_typed_options_of_other_rules(tmp_path: Path, rule: str, body: str, message: str) -> None:
     # FTG004/FTV001/FTT001 are not even enabled for a JSONL dataset: their options are checked anyway
@@ -166,14 +173,14 @@ def test_plugin_option_without_a_telling_default_accepts_any_value(tmp_path: Pat
     """A plugin written before option types existed (a None default, a tuple of numbers) keeps
     working: those options take any value, and unknown option names are still refused."""
     body = PLUGIN.replace('    severity = Severity.WARNING\n',
-                          '    severity = Severity.WARNING\n    default_options = {"limit": None, "band": (0.1, 0.9)}\n')
+                          '    severity = Severity.WARNING\n    default_options = {"limit": None, "band": (0.1, 0.9), "ids": []}\n')
     _install(tmp_path, monkeypatch, "acme_untyped", body, "acme_untyped")
     try:
         assert "ACME001" in all_rules()
-        ok = _check(tmp_path, '[tool.ftlint.rules.ACME001]\nlimit = 5\nband = [0.2, 0.8]\n')
+        ok = _check(tmp_path, '[tool.ftlint.rules.ACME001]\nlimit = 5\nband = [0.2, 0.8]\nids = [1, 2]\n')
         assert ok.exit_code in (0, 1), ok.stderr
         bad = _usage_error(_check(tmp_path, '[tool.ftlint.rules.ACME001]\nlimt = 5\n'))
-        assert "unknown option of ACME001" in bad and "known options: limit, band" in bad
+        assert "unknown option of ACME001" in bad and "known options: limit, band, ids" in bad
     finally:
         sys.modules.pop("acme_untyped", None)
 
@@ -186,6 +193,26 @@ def test_option_conflicts_are_checked_on_the_merged_options(tmp_path: Path) -> N
         "setting `rules.FTD005.bands`: bands 64 is above num_perm 32")
     ok = _check(tmp_path, "[tool.ftlint.rules.FTD001]\nmin = 150\n[tool.ftlint.rules.example-count]\nmax = 200\n")
     assert ok.exit_code in (0, 1), ok.stderr
+
+
+def test_table_options_merge_across_code_and_name(tmp_path: Path) -> None:
+    """FTG004 `ranges` set under the code and under the name merge key by key (neither is lost),
+    and both are checked."""
+    from ftlint.registry import builtin_rules, rule_options
+    from ftlint.settings import Settings
+
+    settings = Settings(rules={"FTG004": {"ranges": {"full": [1e-7, 1e-6]}},
+                               "learning-rate-out-of-range": {"ranges": {"adapter": [1e-6, 1e-5]}}})
+    assert rule_options(settings, builtin_rules())["FTG004"]["ranges"] == {"full": [1e-7, 1e-6], "adapter": [1e-6, 1e-5]}
+    bad = "[tool.ftlint.rules.FTG004]\nranges = {full = [1e-7, 1e-6]}\n" \
+          "[tool.ftlint.rules.learning-rate-out-of-range]\nranges = {adapter = [1e-3, 1e-5]}\n"
+    assert "ranges.adapter`: expected 0 < low <= high" in _usage_error(_check(tmp_path, bad))
+
+
+def test_yaml_exponent_without_a_dot_gets_a_hint(tmp_path: Path) -> None:
+    line = _usage_error(_check(tmp_path, "rules:\n  FTG004:\n    ranges:\n      adapter: [1e-6, 1e-3]\n",
+                               name=".ftlint.yaml"))
+    assert line.endswith("expected a number, got '1e-6' (YAML reads a number like 1e-6 as text: write 1.0e-6)")
 
 
 def test_nan_is_refused_even_without_bounds(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ and `Rule.options_problem` (rule.py) use what is here.
 from __future__ import annotations
 
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -62,7 +63,7 @@ class Option:
         problem = _type_problem(self.type, value, "")
         if problem:
             return problem
-        if _is_number(value):
+        if _is_number(value) and self.type is not Any:
             low = -math.inf if self.min is None else self.min
             high = math.inf if self.max is None else self.max
             if not low <= value <= high:  # also rejects nan, bounded or not
@@ -78,6 +79,7 @@ class Option:
 
 
 _UNIONS = (typing.Union, types.UnionType)
+_YAML11_EXPONENT = re.compile(r"^[-+]?[0-9]+(\.[0-9]*)?[eE][-+]?[0-9]+$")
 
 
 def _is_number(value: Any) -> bool:
@@ -97,7 +99,7 @@ def infer_type(cls: type, name: str, default: Any) -> Any:
     keeps working. Built-in rules declare such options (a test checks that none is untyped)."""
     if isinstance(default, (bool, int, float, str)):
         return type(default)
-    if isinstance(default, (list, tuple)) and all(isinstance(v, str) for v in default):
+    if isinstance(default, (list, tuple)) and default and all(isinstance(v, str) for v in default):
         return list[str]
     if isinstance(default, dict):
         return dict[str, Any]
@@ -187,4 +189,10 @@ def _type_problem(tp: Any, value: Any, path: str) -> tuple[str, str] | None:
         return None
     ok = (isinstance(value, bool) if tp is bool else _is_number(value) and (tp is float or isinstance(value, int))
           if tp in (int, float) else value is None if tp is type(None) else isinstance(value, tp))
-    return None if ok else (path, f"expected {_expected(tp)}, got {_show(value)}")
+    if ok:
+        return None
+    hint = ""
+    if tp in (int, float) and isinstance(value, str) and _YAML11_EXPONENT.match(value.strip()):
+        # YAML 1.1 (PyYAML) reads 1e-6 as text: a float there needs a dot (1.0e-6)
+        hint = " (YAML reads a number like 1e-6 as text: write 1.0e-6)"
+    return path, f"expected {_expected(tp)}, got {_show(value)}{hint}"

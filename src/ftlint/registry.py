@@ -143,7 +143,11 @@ def rule_options(settings: "Settings", rules: dict[str, type[Rule]]) -> dict[str
     for code, cls in rules.items():
         for key in (cls.name, cls.code):  # the code wins over the name
             if key in settings.rules:
-                out.setdefault(code, {}).update(settings.rules[key])
+                merged = out.setdefault(code, {})
+                for option, value in settings.rules[key].items():
+                    if isinstance(value, dict) and isinstance(merged.get(option), dict):
+                        value = {**merged[option], **value}  # a table (FTG004 ranges) merges key by key
+                    merged[option] = value
         if code in out:  # options valid alone may still contradict each other, across both tables
             conflict = cls.options_conflict({**cls.default_options, **out[code]})
             if conflict:

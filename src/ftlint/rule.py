@@ -121,6 +121,12 @@ class Rule:
         return None
 
     @classmethod
+    def changed_option(cls, options: dict[str, Any], *names: str) -> str:
+        """The first of `names` whose value is not its default (the one the user set), for
+        `options_conflict` to name; the first name when none was changed."""
+        return next((n for n in names if options.get(n) != cls.default_options.get(n)), names[0])
+
+    @classmethod
     def options_conflict(cls, options: dict[str, Any]) -> tuple[str, str] | None:
         """A problem between options that are each valid alone (a minimum above its maximum), as
         (option, message), or None. `options` are all of the rule's options, defaults merged with

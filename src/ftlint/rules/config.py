@@ -428,8 +428,8 @@ class LearningRateOutOfRange(ConfigRule):
     @classmethod
     def options_conflict(cls, options: dict[str, Any]) -> tuple[str, str] | None:
         for group, (low, high) in (options.get("ranges") or {}).items():
-            if not low <= high:  # nan too: it would switch the range off
-                return f"ranges.{group}", f"the low end {low:g} is not at or below the high end {high:g}"
+            if not 0 < low <= high:  # nan too: it would switch the range off
+                return f"ranges.{group}", f"expected 0 < low <= high, got [{low:g}, {high:g}]"
         return None
 
     def check_config(self, doc: "ConfigDocument", plan: "TrainingPlan", ctx: Context) -> Iterator[Finding]:
@@ -502,7 +502,8 @@ class LoraRankAlphaUnusual(ConfigRule):
     @classmethod
     def options_conflict(cls, options: dict[str, Any]) -> tuple[str, str] | None:
         if options["min_scale"] > options["max_scale"]:
-            return "min_scale", f"min_scale {options['min_scale']:g} is above max_scale {options['max_scale']:g}"
+            return cls.changed_option(options, "min_scale", "max_scale"), \
+                f"min_scale {options['min_scale']:g} is above max_scale {options['max_scale']:g}"
         return None
 
     def check_config(self, doc: "ConfigDocument", plan: "TrainingPlan", ctx: Context) -> Iterator[Finding]:

@@ -310,6 +310,7 @@ class LastTurnNotAssistant(_SignatureRule):
     tags = ("consistency", "roles")
     formats = ("openai", "sharegpt")
     default_options = {"allow_roles": []}
+    option_types = {"allow_roles": list[str]}
 
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:
         turns = example.turns

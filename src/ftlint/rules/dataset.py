@@ -265,7 +265,7 @@ class ExampleCount(Rule):
     @classmethod
     def options_conflict(cls, options: dict[str, Any]) -> tuple[str, str] | None:
         if options["min"] > options["max"]:
-            return "min", f"min {options['min']} is above max {options['max']}"
+            return cls.changed_option(options, "min", "max"), f"min {options['min']} is above max {options['max']}"
         return None
 
     def finish(self, facts: dict[str, list[Any]], ctx: Context) -> Iterator[Finding]:
@@ -705,7 +705,8 @@ class NearDuplicate(Rule):
     @classmethod
     def options_conflict(cls, options: dict[str, Any]) -> tuple[str, str] | None:
         if options["bands"] > options["num_perm"]:  # a band needs at least one signature row
-            return "bands", f"bands {options['bands']} is above num_perm {options['num_perm']}"
+            return cls.changed_option(options, "bands", "num_perm"), \
+                f"bands {options['bands']} is above num_perm {options['num_perm']}"
         return None
 
     def collect(self, example: Example, ctx: Context) -> bytes | None:

@@ -73,9 +73,19 @@ class VramFit(Rule):
 
     @classmethod
     def options_conflict(cls, options: dict[str, Any]) -> tuple[str, str] | None:
+        from ..vram.gpus import parse_memory
+
         memory = options.get("gpu_memory")
+        if memory is None:
+            return None
+        if options.get("gpu"):
+            return cls.changed_option(options, "gpu_memory", "gpu"), "give either gpu or gpu_memory, not both"
         if isinstance(memory, (int, float)) and not 0 < memory < float("inf"):  # 0 would switch the check off
             return "gpu_memory", f"expected a positive number of GiB (or a size such as \"24GiB\"), got {memory!r}"
+        try:  # "" or "0GiB" would switch the check off too; "lots" would only be a note at run time
+            parse_memory(_memory_text(memory))
+        except UsageError as exc:
+            return "gpu_memory", str(exc)
         return None
 
     def check_config(self, doc: Any, plan: Any, ctx: Context) -> Iterator[Finding]:
@@ -89,6 +99,7 @@ class VramFit(Rule):
         settings = ctx.services.get("settings") if ctx.services else None
         gpu_name = self.options.get("gpu") or (getattr(settings, "gpu", None) if settings else None)
         memory = self.options.get("gpu_memory")
+        memory = None if memory is None else _memory_text(memory)
         if not gpu_name and not memory:
             return
         anchor = doc.locate(_first_existing(doc, *ANCHOR_KEYS))
@@ -128,3 +139,9 @@ class VramFit(Rule):
         msg += " Sized for the config's sequence length (worst case); `ftlint estimate` uses the data's lengths."
         yield self.finding_at(anchor, msg, severity=sev, key=f"{ctx.path}|{gpu.id}",
                               properties={"vram": est.as_dict()})
+
+
+def _memory_text(memory: Any) -> str:
+    """The `gpu_memory` option as the size parser reads it: a number is GiB, written out in full
+    (1e-12 is not a size, 0.000000 is one that is too small)."""
+    return format(memory, "f") if isinstance(memory, (int, float)) and not isinstance(memory, bool) else str(memory)
