@@ -128,21 +128,75 @@ def test_parallel_json_sends_only_slots_through_the_pool(tmp_path: Path, monkeyp
     monkeypatch.setattr(ftlint.engine, "JSON_PIECE_RECORDS", 50)
     sizes: list[int] = []
     tasks: list = []
-    real_pool = ftlint.engine._pool
+    real_init, real_submit = ftlint.engine._Workers.__init__, ftlint.engine._Workers.submit
 
-    def pool(processes: int):
+    def init(self, processes: int, display: str) -> None:
         sizes.append(processes)
-        p = real_pool(processes)
-        apply_async = p.apply_async
-        p.apply_async = lambda fn, args: (tasks.append(args), apply_async(fn, args))[1]
-        return p
+        real_init(self, processes, display)
 
-    monkeypatch.setattr(ftlint.engine, "_pool", pool)
+    def submit(self, fn, arg):
+        tasks.append(arg)
+        return real_submit(self, fn, arg)
+
+    monkeypatch.setattr(ftlint.engine._Workers, "__init__", init)
+    monkeypatch.setattr(ftlint.engine._Workers, "submit", submit)
     f = _json_dataset(tmp_path)
     assert run_cli("check", "--format", "json", "--jobs", "50", str(f)).exit_code == 1
     assert sizes == [8]  # 400 records in pieces of 50: 8 pieces, so 8 workers, not 50
-    assert len(tasks) == 8 and all(len(a) == 1 and len(a[0]) == 2 and all(type(x) is int for x in a[0])
-                                   for a in tasks)
+    assert len(tasks) == 8 and all(len(a) == 2 and all(type(x) is int for x in a) for a in tasks)
+
+
+def _die_on_second_range(bounds: tuple[int, int, int]):
+    """Stands in for the JSONL worker: the worker handed the second byte range dies."""
+    import os
+
+    import ftlint.engine
+
+    if bounds[0] > 0:
+        os._exit(9)
+    return ftlint.engine.scan_range(*ftlint.engine._FORK_STATE, *bounds)
+
+
+def _die_on_second_piece(task: tuple[int, int]):
+    import os
+
+    import ftlint.engine
+
+    if task[0] == 1:
+        os._exit(9)
+    return _REAL_JSON_PIECE(task)
+
+
+_REAL_JSON_PIECE = None
+
+
+def test_a_worker_that_dies_is_an_error_not_a_hang(tmp_path: Path, monkeypatch) -> None:
+    """A worker killed (for lack of memory, say) loses its task, which multiprocessing.Pool waits
+    for forever: here it is one line and exit 2, for JSONL and for JSON arrays."""
+    import signal
+
+    import ftlint.engine
+
+    global _REAL_JSON_PIECE
+    _REAL_JSON_PIECE = ftlint.engine._scan_json_piece
+    monkeypatch.setattr(ftlint.engine, "_scan_range", _die_on_second_range)
+    monkeypatch.setattr(ftlint.engine, "_scan_json_piece", _die_on_second_piece)
+    monkeypatch.setattr(ftlint.engine, "JSON_PIECE_RECORDS", 50)
+
+    def hung(*_: object) -> None:
+        raise TimeoutError("the run hung after a worker died")
+
+    previous = signal.signal(signal.SIGALRM, hung)  # a regression fails the test instead of hanging it
+    try:
+        for f in (_dataset(tmp_path), _json_dataset(tmp_path)):
+            signal.alarm(60)
+            result = run_cli("check", "--jobs", "2", str(f))
+            signal.alarm(0)
+            assert result.exit_code == 2, (result.stdout, result.stderr)
+            assert "a worker process stopped unexpectedly" in result.stderr and "Traceback" not in result.stderr
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.mark.slow

@@ -521,9 +521,10 @@ def _scan_parallel(linter: Linter, path: str, display: str, ctx: Context, jobs: 
     first = list(itertools.islice(chunks, jobs))
     _FORK_STATE = (linter, path, display, ctx)
     try:
-        with _pool(len(first)) as pool:
-            # imap takes the ranges as they are found: the first workers start at once
-            return list(pool.imap(_scan_range, itertools.chain(first, chunks), chunksize=1))
+        with _Workers(len(first), display) as workers:
+            # ranges are handed out as they are found: the first workers start at once
+            pending = [workers.submit(_scan_range, bounds) for bounds in itertools.chain(first, chunks)]
+            return [workers.result(r) for r in pending]
     finally:
         _FORK_STATE = None
 
@@ -531,11 +532,63 @@ def _scan_parallel(linter: Linter, path: str, display: str, ctx: Context, jobs: 
 JSON_PIECE_RECORDS = 2048  # records of a JSON array handed to a worker at a time
 
 
-def _pool(processes: int) -> Any:
-    """Forked workers that leave Ctrl-C to this process: it stops the pool itself. A worker
-    killed by SIGINT halfway through sending a result would leave the pool waiting forever for
-    the rest, and print its own traceback."""
-    return mp.get_context("fork").Pool(processes, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
+def _worker_init(pids: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # discards a Ctrl-C that came during the fork
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    pids.put(os.getpid())
+
+
+class _Workers:
+    """Forked workers, with two guards `multiprocessing.Pool` lacks.
+
+    - Ctrl-C is left to this process, which stops the pool: a worker killed by SIGINT halfway
+      through sending a result would leave the pool waiting forever, and print its traceback.
+    - Results are awaited with a watchdog: a worker that dies (killed for lack of memory) loses
+      its task, which the pool would wait for forever; here that is a one-line error (exit 2).
+    """
+
+    def __init__(self, processes: int, display: str) -> None:
+        context = mp.get_context("fork")
+        self.display = display
+        self._pids = context.SimpleQueue()
+        self._known: set[int] = set()
+        # Ctrl-C is held back while the workers fork: one arriving between a fork and the worker's
+        # initializer would kill that worker halfway (the pool's threads keep it blocked for good)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            self.pool = context.Pool(processes, initializer=_worker_init, initargs=(self._pids,))
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            raise
+
+    def __enter__(self) -> "_Workers":
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a held-back Ctrl-C arrives here
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.pool.terminate()
+
+    def submit(self, fn: Callable[[Any], _Chunk], arg: Any) -> Any:
+        return self.pool.apply_async(fn, (arg,))
+
+    def result(self, pending: Any) -> _Chunk:
+        while True:
+            try:
+                return pending.get(timeout=0.5)
+            except mp.TimeoutError:
+                while not self._pids.empty():
+                    self._known.add(self._pids.get())
+                if not all(map(_alive, self._known)):
+                    raise UsageError(f"{self.display}: a worker process stopped unexpectedly (killed for lack of "
+                                     "memory?); rerun with --jobs 1, or with fewer jobs") from None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # the pool reaps a dead worker within 0.1 s; then its pid is gone
+    except ProcessLookupError:
+        return False
+    return True
 
 
 # The JSON path's spool: one unlinked temporary file per piece in flight, opened before the fork.
@@ -569,16 +622,16 @@ def _scan_json_parallel(linter: Linter, path: str, display: str, ctx: Context, j
         _SPOOL[:] = [f.fileno() for f in slots]
         _FORK_STATE = (linter, path, display, ctx)
         try:
-            with _pool(workers) as pool:
+            with _Workers(workers, display) as pool:
                 chunks: list[_Chunk] = []
                 pending: collections.deque = collections.deque()
                 for n, piece in enumerate(itertools.chain(first, pieces)):
                     if len(pending) == len(slots):  # the oldest piece's slot is free once it is done
-                        chunks.append(pending.popleft().get())
+                        chunks.append(pool.result(pending.popleft()))
                     blob = pickle.dumps(piece, protocol=pickle.HIGHEST_PROTOCOL)
                     os.pwrite(_SPOOL[n % len(slots)], blob, 0)
-                    pending.append(pool.apply_async(_scan_json_piece, ((n % len(slots), len(blob)),)))
-                chunks.extend(p.get() for p in pending)
+                    pending.append(pool.submit(_scan_json_piece, (n % len(slots), len(blob))))
+                chunks.extend(pool.result(p) for p in pending)
                 return chunks
         finally:
             _FORK_STATE = None
