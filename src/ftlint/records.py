@@ -254,21 +254,18 @@ def read_json(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BY
         if stream.text[pos] == "[":
             yield from _json_array(stream, pos + 1, display, slices)
             return
-        fh.seek(len(_BOM) if bom else 0)
-        text = fh.read().decode("utf-8")
-    # Either one JSON document (a single record) or JSON Lines saved as .json.
-    index = _LineIndex(text)
-    pos = skip_ws(text, 0)
-    decoded = _decode_at(text, pos, index, "")
-    if isinstance(decoded, Problem):
-        yield decoded
-        return
-    data, end = decoded
-    if skip_ws(text, end) < len(text):
-        yield from read_jsonl(path, display, max_line_bytes)
-        return
-    line, col = index.position(pos)
-    yield Record(display, 0, data, line, col, text=text, start=pos, line_index=index)
+        # Either one JSON document (a single record) or JSON Lines saved as .json.
+        decoded = _decode_streamed(stream, pos, suffix="")
+        if isinstance(decoded, Problem):
+            yield decoded
+            return
+        data, pos, end = decoded
+        line, col = stream.position(pos)
+        record = Record(display, 0, data, line, col, text=stream.text, start=pos, line_index=stream.index())
+        if stream.skip_ws(end) < len(stream.text):  # (this may start a new window: the record keeps its own)
+            yield from read_jsonl(path, display, max_line_bytes)
+            return
+    yield record
 
 
 def is_json_array(path: str) -> bool:
@@ -446,10 +443,11 @@ def _json_array(stream: _TextStream, pos: int, display: str, slices: bool = Fals
                       line, col, col + 1, fatal=True)
 
 
-def _decode_streamed(stream: _TextStream, pos: int) -> tuple[Any, int, int] | Problem:
+def _decode_streamed(stream: _TextStream, pos: int, suffix: str = _NOT_READ) -> tuple[Any, int, int] | Problem:
     """(value, start, end) of the JSON value at window offset `pos` (the window may be renewed on
-    the way), or the fatal FTP001 that stops the read. A value cut by the end of the window fails
-    at the window's end (or as an unterminated string): read on and decode it again."""
+    the way), or the fatal FTP001 that stops the read; `suffix` ends the messages that can be
+    read as partial. A value cut by the end of the window fails at the window's end (or as an
+    unterminated string): read on and decode it again."""
     while True:
         text = stream.text
         try:
@@ -460,7 +458,7 @@ def _decode_streamed(stream: _TextStream, pos: int) -> tuple[Any, int, int] | Pr
                 pos = 0
                 continue
             line, col = stream.position(exc.pos)
-            return Problem("FTP001", f"Invalid JSON: {exc.msg}{_NOT_READ}.", line, col, col + 1, fatal=True)
+            return Problem("FTP001", f"Invalid JSON: {exc.msg}{suffix}.", line, col, col + 1, fatal=True)
         except RecursionError:
             line, col = stream.position(pos)
             return Problem("FTP001", "Invalid JSON: nesting too deep to parse.", line, col, fatal=True)
@@ -470,28 +468,12 @@ def _decode_streamed(stream: _TextStream, pos: int) -> tuple[Any, int, int] | Pr
                 pos = 0
                 continue
             line, col = stream.position(pos)
-            return Problem("FTP001", f"Invalid JSON: {str(exc).split(';')[0]}{_NOT_READ}.", line, col, fatal=True)
+            return Problem("FTP001", f"Invalid JSON: {str(exc).split(';')[0]}{suffix}.", line, col, fatal=True)
         if end > len(text) - 32 and not stream.eof:  # a bare number ("-5" of "-5.5e3") may go on
             stream.more(pos)
             pos = 0
             continue
         return value, pos, end
-
-
-def _decode_at(text: str, pos: int, index: _LineIndex, suffix: str) -> tuple[Any, int] | Problem:
-    """(value, end offset) of the JSON value at `pos`, or the fatal FTP001 that stops the read;
-    `suffix` is appended to the messages that can be read as partial."""
-    try:
-        return _DECODER.raw_decode(text, pos)
-    except json.JSONDecodeError as exc:
-        return Problem("FTP001", f"Invalid JSON: {exc.msg}{suffix}.", exc.lineno, exc.colno, exc.colno + 1,
-                       fatal=True)
-    except RecursionError:
-        line, col = index.position(pos)
-        return Problem("FTP001", "Invalid JSON: nesting too deep to parse.", line, col, fatal=True)
-    except ValueError as exc:  # an integer over Python's 4,300-digit limit
-        line, col = index.position(pos)
-        return Problem("FTP001", f"Invalid JSON: {str(exc).split(';')[0]}{suffix}.", line, col, fatal=True)
 
 
 def read_csv(path: str, display: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Record | Problem]:
