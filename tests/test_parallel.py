@@ -158,9 +158,8 @@ def _die_on_second_range(bounds: tuple[int, int, int]):
 
 
 def _die_on_second_piece(task: tuple[int, int]):
+    """Stands in for the JSON-array worker: the worker handed the second spool slot dies."""
     import os
-
-    import ftlint.engine
 
     if task[0] == 1:
         os._exit(9)

@@ -93,7 +93,7 @@ def _strip_none(tp: Any) -> Any:
     return tp
 
 
-def infer_type(cls: type, name: str, default: Any) -> Any:
+def infer_type(default: Any) -> Any:
     """The type an undeclared option takes from its default. A default that does not say (None,
     a list of numbers, a tuple) accepts any value: a plugin written before option types existed
     keeps working. Built-in rules declare such options (a test checks that none is untyped)."""

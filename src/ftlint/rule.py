@@ -88,13 +88,14 @@ class Rule:
 
     @classmethod
     def option_specs(cls) -> dict[str, "Option"]:
-        """Every option the rule accepts, with its type. TypeError for an option that cannot be
-        typed (a None default without a declaration) or whose default does not fit its type."""
+        """Every option the rule accepts, with its type (an undeclared option whose default does
+        not say it takes any value). TypeError for an unsupported declared type, or a default
+        that does not fit its declared type."""
         specs: dict[str, Option] = {}
         for name in {**cls.default_options, **cls.option_types}:
             declared = cls.option_types.get(name)
             if declared is None:
-                spec = Option(infer_type(cls, name, cls.default_options[name]))
+                spec = Option(infer_type(cls.default_options[name]))
             else:
                 spec = declared if isinstance(declared, Option) else Option(declared)
             check_type(spec.type, f"{cls.__name__}: option {name!r}")

@@ -716,9 +716,7 @@ class UnfilledPlaceholder(Rule):
                 i = find(b"{", end)
             seen: set[int] = set()
             for opener in (b"[", b"<"):
-                i = find(opener)
-                while i >= 0:
-                    k = bisect_right(starts, i) - 1
+                for k in group.hits(opener):
                     start, end = starts[k], starts[k + 1]
                     turn = flat[k]
                     if turn not in chosen and turn not in seen:
@@ -727,7 +725,6 @@ class UnfilledPlaceholder(Rule):
                                 or find(b"todo", start, end) >= 0 or find(b"fill in", start, end) >= 0
                                 or find(b"placeholder", start, end) >= 0 or turn in special):
                             chosen.add(turn)
-                    i = find(opener, end)
         return _check_some(self, examples, view.owners(chosen), ctx)
 
     def check(self, example: Example, ctx: Context) -> Iterator[Finding]:

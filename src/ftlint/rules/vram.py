@@ -79,7 +79,7 @@ class VramFit(Rule):
         if memory is None:
             return None
         if options.get("gpu"):
-            return cls.changed_option(options, "gpu_memory", "gpu"), "give either gpu or gpu_memory, not both"
+            return "gpu_memory", "give either gpu or gpu_memory, not both"
         if isinstance(memory, (int, float)) and not 0 < memory < float("inf"):  # 0 would switch the check off
             return "gpu_memory", f"expected a positive number of GiB (or a size such as \"24GiB\"), got {memory!r}"
         try:  # "" or "0GiB" would switch the check off too; "lots" would only be a note at run time

@@ -168,7 +168,7 @@ class TokenService:
     # --- counting --------------------------------------------------------------------------
     def prepare(self, examples: Iterable[Example], plan: Any = None, declared_type: str | None = None) -> None:
         """Count a batch of examples (one parallel encode) and cache the results on them."""
-        from .template import ChatTemplate, TemplateError  # Jinja: only once a tokenizer is used
+        from .template import TemplateError  # Jinja: only once a tokenizer is used
         todo = [ex for ex in examples if CACHE_KEY not in ex.cache]
         if not todo:
             return
@@ -206,7 +206,7 @@ class TokenService:
 
     def _render(self, job: Job) -> tuple[str, list[tuple[int, int]], str]:
         """Training text and the character spans of the trained answers."""
-        from .template import ChatTemplate, TemplateError  # Jinja: only once a tokenizer is used
+        from .template import TemplateError  # Jinja: only once a tokenizer is used
         if job.kind == "text":
             text = job.text
             if job.append_eos and self.eos_text and not text.endswith(self.eos_text):
